@@ -1,0 +1,459 @@
+"""Meter profiles: a meter model's serial defaults, register map and control points, as data.
+
+A profile is a TOML file in ``resources/meters/``. This module loads and validates it into
+frozen dataclasses; :mod:`app.drivers.registers` encodes and decodes values with it, and both
+the station's driver and the simulator serve from the same profile, so a new meter model needs
+no code. A profile with a mistake is refused with a :class:`ProfileError` that names the file,
+the key and what is wrong.
+
+The station understands points and controls by name. A metering-only profile
+(``kind = "metering"``) has the measurement points only; a prepaid profile (``kind = "prepaid"``)
+must also have the money, relay and control points listed in ``PREPAID_POINTS`` and
+``PREPAID_CONTROLS``. What a profile does not declare, the station does not offer.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from app.errors import ConfigError
+
+PROFILE_DIR = Path(__file__).resolve().parent.parent.parent / "resources" / "meters"
+
+#: Registers each fixed-size type takes. ``bcd`` and ``bytes`` take ``count`` registers.
+TYPE_REGISTERS = {"u16": 1, "i16": 1, "u32": 2, "i32": 2, "float32": 2}
+VARIABLE_TYPES = {"bcd", "bytes"}
+TYPES = set(TYPE_REGISTERS) | VARIABLE_TYPES
+READ_FUNCTIONS = {3, 4}
+WRITE_FUNCTIONS = {6, 16}
+POLL_GROUPS = ("fast", "slow", "never")
+KINDS = ("prepaid", "metering")
+SOURCES = ("manual", "vendor-tool", "inferred", "voltkeeper", "datasheet", "community")
+
+#: Every meter measures these.
+MEASUREMENT_POINTS = ("voltage", "current", "active_power", "power_factor", "frequency", "energy")
+#: A prepaid meter also has these (``relay_closed`` may be a bit of a status word).
+PREPAID_POINTS = (
+    "remaining_money", "remaining_energy", "purchase_count", "relay_closed", "control_mode",
+    "price", "power_limit", "malicious_detection", "malicious_step", "token", "token_status",
+    "serial",
+)
+#: The states a prepaid meter's ``control_mode`` point must name.
+CONTROL_MODE_STATES = ("auto", "forced_trip", "keep_power")
+#: Controls the station knows; each writes a point, with a named state or a caller's value.
+KNOWN_CONTROLS = (
+    "trip", "close", "keep_power_on", "keep_power_off", "power_limit",
+    "malicious_load_detection", "malicious_load_threshold", "price", "recharge",
+    "restore_count",
+)
+PREPAID_CONTROLS = (
+    "trip", "close", "keep_power_on", "keep_power_off", "power_limit",
+    "malicious_load_detection", "malicious_load_threshold", "price", "recharge",
+)
+
+_METER_KEYS = {"model", "vendor", "kind", "description", "sources", "type_code"}
+_SERIAL_KEYS = {"baud", "parity", "stop_bits", "address", "bauds", "turnaround_ms"}
+_READING_KEYS = {"max_registers", "max_gap"}
+_POINT_KEYS = {
+    "address", "function", "type", "count", "word_order", "scale", "unit", "bits", "states",
+    "writable", "write_function", "poll", "source", "description", "min", "max",
+}
+_CONTROL_KEYS = {"point", "state", "description"}
+_TOP_KEYS = {"meter", "serial", "reading", "points", "controls", "voltkeeper"}
+
+
+class ProfileError(ConfigError):
+    """A profile file is wrong. The message names the file, the key and the fault."""
+
+    def __init__(self, path: str, key: str, problem: str) -> None:
+        super().__init__(f"{path}: {key}: {problem}")
+        self.path = path
+        self.key = key
+        self.problem = problem
+
+
+@dataclass(frozen=True)
+class BitField:
+    """A named field inside an integer point: one bit (a flag) or ``width`` bits (a number)."""
+
+    name: str
+    shift: int
+    width: int = 1
+
+    def extract(self, raw: int) -> bool | int:
+        value = (raw >> self.shift) & ((1 << self.width) - 1)
+        return bool(value) if self.width == 1 else value
+
+
+@dataclass(frozen=True)
+class Point:
+    """One value in the meter's register map."""
+
+    name: str
+    address: int
+    function: int
+    type: str
+    count: int
+    word_order: str = "big"
+    scale: Decimal = Decimal(1)
+    unit: str = ""
+    bits: tuple[BitField, ...] = ()
+    states: tuple[tuple[str, tuple[int, ...]], ...] = ()
+    writable: bool = False
+    write_function: int = 16
+    poll: str = "fast"
+    source: str = "manual"
+    description: str = ""
+    min: Decimal | None = None
+    max: Decimal | None = None
+
+    @property
+    def end(self) -> int:
+        """One past the last register."""
+        return self.address + self.count
+
+    def state_registers(self, state: str) -> tuple[int, ...]:
+        for name, regs in self.states:
+            if name == state:
+                return regs
+        raise KeyError(state)
+
+
+@dataclass(frozen=True)
+class Control:
+    """A station action: write ``point``, with the named ``state`` or with the caller's value."""
+
+    name: str
+    point: str
+    state: str | None = None
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class SerialDefaults:
+    baud: int = 9600
+    parity: str = "N"
+    stop_bits: int = 1
+    address: int = 1
+    bauds: tuple[int, ...] = (9600,)
+    turnaround_ms: int = 20
+
+
+@dataclass(frozen=True)
+class MeterProfile:
+    """A validated meter model."""
+
+    name: str
+    model: str
+    vendor: str
+    kind: str
+    description: str
+    sources: tuple[str, ...]
+    serial: SerialDefaults
+    max_registers: int
+    max_gap: int
+    points: dict[str, Point] = field(hash=False)
+    controls: dict[str, Control] = field(hash=False)
+    path: str = ""
+    type_code: int | None = None
+
+    @property
+    def is_prepaid(self) -> bool:
+        return self.kind == "prepaid"
+
+    def has(self, name: str) -> bool:
+        """True when the profile can read ``name`` (a point or a bit field of one)."""
+        return self.find(name) is not None
+
+    def find(self, name: str) -> tuple[Point, BitField | None] | None:
+        if name in self.points:
+            return self.points[name], None
+        for point in self.points.values():
+            for bit in point.bits:
+                if bit.name == name:
+                    return point, bit
+        return None
+
+    def can(self, control: str) -> bool:
+        """True when the meter supports the control (trip, recharge, ...)."""
+        return control in self.controls
+
+    def poll_points(self, groups: tuple[str, ...] = ("fast",)) -> list[Point]:
+        return [p for p in self.points.values() if p.poll in groups]
+
+
+def _problem(path: str, key: str, msg: str) -> ProfileError:
+    return ProfileError(path, key, msg)
+
+
+def _check_keys(path: str, where: str, table: Any, allowed: set[str]) -> dict[str, Any]:
+    if not isinstance(table, dict):
+        raise _problem(path, where, f"must be a table, not {type(table).__name__}")
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise _problem(path, f"{where}.{unknown[0]}" if where else unknown[0],
+                       f"unknown key (allowed: {', '.join(sorted(allowed))})")
+    return table
+
+
+def _int(path: str, key: str, value: Any, lo: int, hi: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _problem(path, key, f"must be an integer, not {type(value).__name__} {value!r}")
+    if not lo <= value <= hi:
+        raise _problem(path, key, f"{value} is out of range {lo}..{hi}")
+    return value
+
+
+def _str(path: str, key: str, value: Any, choices: tuple[str, ...] | set[str] | None = None) -> str:
+    if not isinstance(value, str):
+        raise _problem(path, key, f"must be a string, not {type(value).__name__} {value!r}")
+    if choices is not None and value not in choices:
+        raise _problem(path, key, f"{value!r} is not one of {', '.join(sorted(choices))}")
+    return value
+
+
+def _decimal(path: str, key: str, value: Any) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise _problem(path, key, f"must be a decimal string such as \"0.01\" or an integer, "
+                                  f"not {type(value).__name__} {value!r}")
+    try:
+        result = Decimal(str(value))
+    except InvalidOperation:
+        raise _problem(path, key, f"{value!r} is not a decimal number") from None
+    if not result.is_finite():
+        raise _problem(path, key, f"{value!r} is not a finite number")
+    return result
+
+
+def _parse_point(path: str, name: str, raw: Any) -> Point:
+    where = f"points.{name}"
+    table = _check_keys(path, where, raw, _POINT_KEYS)
+    for required in ("address", "function", "type"):
+        if required not in table:
+            raise _problem(path, f"{where}.{required}", "is required")
+    address = _int(path, f"{where}.address", table["address"], 0, 0xFFFF)
+    function = _int(path, f"{where}.function", table["function"], 1, 127)
+    if function not in READ_FUNCTIONS:
+        raise _problem(path, f"{where}.function", f"{function} is not a read function (3 or 4)")
+    dtype = _str(path, f"{where}.type", table["type"], TYPES)
+    if dtype in VARIABLE_TYPES:
+        if "count" not in table:
+            raise _problem(path, f"{where}.count", f"is required for type {dtype}")
+        count = _int(path, f"{where}.count", table["count"], 1, 125)
+    else:
+        count = TYPE_REGISTERS[dtype]
+        if "count" in table and table["count"] != count:
+            raise _problem(path, f"{where}.count", f"type {dtype} takes {count} registers")
+    if address + count > 0x10000:
+        raise _problem(path, f"{where}.address", "runs past register 65535")
+    word_order = _str(path, f"{where}.word_order", table.get("word_order", "big"),
+                      ("big", "little"))
+    scale = _decimal(path, f"{where}.scale", table.get("scale", "1"))
+    if scale == 0:
+        raise _problem(path, f"{where}.scale", "must not be zero")
+    bits: list[BitField] = []
+    if "bits" in table:
+        if dtype not in ("u16", "u32"):
+            raise _problem(path, f"{where}.bits", "bit fields need type u16 or u32")
+        width_total = 16 * count
+        bit_table = table["bits"]
+        if not isinstance(bit_table, dict):
+            raise _problem(path, f"{where}.bits", "must be a table of name = bit")
+        for bit_name, spec in bit_table.items():
+            key = f"{where}.bits.{bit_name}"
+            if isinstance(spec, list):
+                if len(spec) != 2:
+                    raise _problem(path, key, "a field is [first bit, width]")
+                shift = _int(path, key, spec[0], 0, width_total - 1)
+                width = _int(path, key, spec[1], 1, width_total - shift)
+            else:
+                shift, width = _int(path, key, spec, 0, width_total - 1), 1
+            bits.append(BitField(bit_name, shift, width))
+        used: dict[int, str] = {}
+        for bit in bits:
+            for b in range(bit.shift, bit.shift + bit.width):
+                if b in used:
+                    raise _problem(path, f"{where}.bits.{bit.name}",
+                                   f"bit {b} is also {used[b]}")
+                used[b] = bit.name
+    states: list[tuple[str, tuple[int, ...]]] = []
+    if "states" in table:
+        state_table = table["states"]
+        if not isinstance(state_table, dict):
+            raise _problem(path, f"{where}.states", "must be a table of name = [registers]")
+        for state_name, regs in state_table.items():
+            key = f"{where}.states.{state_name}"
+            if not isinstance(regs, list) or len(regs) != count:
+                raise _problem(path, key, f"must be a list of {count} register values")
+            states.append((state_name, tuple(_int(path, key, r, 0, 0xFFFF) for r in regs)))
+        seen = [s for _, s in states]
+        if len(set(seen)) != len(seen):
+            raise _problem(path, f"{where}.states", "two states have the same registers")
+    writable = table.get("writable", False)
+    if not isinstance(writable, bool):
+        raise _problem(path, f"{where}.writable", "must be true or false")
+    write_function = _int(path, f"{where}.write_function", table.get("write_function", 16), 1, 127)
+    if write_function not in WRITE_FUNCTIONS:
+        raise _problem(path, f"{where}.write_function", f"{write_function} is not 6 or 16")
+    if write_function == 6 and count != 1:
+        raise _problem(path, f"{where}.write_function", "function 6 writes one register only")
+    if writable and function != 3:
+        raise _problem(path, f"{where}.writable", "only holding registers (function 3) are writable")
+    lo = _decimal(path, f"{where}.min", table["min"]) if "min" in table else None
+    hi = _decimal(path, f"{where}.max", table["max"]) if "max" in table else None
+    return Point(
+        name=name, address=address, function=function, type=dtype, count=count,
+        word_order=word_order, scale=scale,
+        unit=_str(path, f"{where}.unit", table.get("unit", "")),
+        bits=tuple(bits), states=tuple(states), writable=writable,
+        write_function=write_function,
+        poll=_str(path, f"{where}.poll", table.get("poll", "fast"), POLL_GROUPS),
+        source=_str(path, f"{where}.source", table.get("source", "manual"), SOURCES),
+        description=_str(path, f"{where}.description", table.get("description", "")),
+        min=lo, max=hi,
+    )
+
+
+def _check_overlaps(path: str, points: dict[str, Point]) -> None:
+    by_table: dict[int, list[Point]] = {}
+    for p in points.values():
+        by_table.setdefault(p.function, []).append(p)
+    for function, plist in by_table.items():
+        plist.sort(key=lambda p: p.address)
+        for a, b in zip(plist, plist[1:], strict=False):
+            if b.address < a.end:
+                raise _problem(
+                    path, f"points.{b.name}.address",
+                    f"register {b.address} (function {function}) overlaps points.{a.name} "
+                    f"({a.address}..{a.end - 1})")
+
+
+def parse_profile(data: dict[str, Any], path: str, name: str) -> MeterProfile:
+    """Validate a profile already read from TOML. Raises ProfileError."""
+    _check_keys(path, "", data, _TOP_KEYS)
+    if "meter" not in data:
+        raise _problem(path, "meter", "the [meter] table is required")
+    meter = _check_keys(path, "meter", data["meter"], _METER_KEYS)
+    for required in ("model", "vendor", "kind"):
+        if required not in meter:
+            raise _problem(path, f"meter.{required}", "is required")
+    kind = _str(path, "meter.kind", meter["kind"], KINDS)
+    sources = meter.get("sources", [])
+    if not isinstance(sources, list) or not all(isinstance(s, str) for s in sources):
+        raise _problem(path, "meter.sources", "must be a list of strings")
+    type_code = meter.get("type_code")
+    if type_code is not None:
+        type_code = _int(path, "meter.type_code", type_code, 0, 0xFFFF)
+
+    serial_t = _check_keys(path, "serial", data.get("serial", {}), _SERIAL_KEYS)
+    bauds = serial_t.get("bauds", [serial_t.get("baud", 9600)])
+    if not isinstance(bauds, list) or not bauds:
+        raise _problem(path, "serial.bauds", "must be a non-empty list of baud rates")
+    serial = SerialDefaults(
+        baud=_int(path, "serial.baud", serial_t.get("baud", 9600), 300, 115200),
+        parity=_str(path, "serial.parity", serial_t.get("parity", "N"), ("N", "E", "O")),
+        stop_bits=_int(path, "serial.stop_bits", serial_t.get("stop_bits", 1), 1, 2),
+        address=_int(path, "serial.address", serial_t.get("address", 1), 1, 247),
+        bauds=tuple(_int(path, "serial.bauds", b, 300, 115200) for b in bauds),
+        turnaround_ms=_int(path, "serial.turnaround_ms", serial_t.get("turnaround_ms", 20),
+                           0, 1000),
+    )
+    reading = _check_keys(path, "reading", data.get("reading", {}), _READING_KEYS)
+    max_registers = _int(path, "reading.max_registers", reading.get("max_registers", 64), 1, 125)
+    max_gap = _int(path, "reading.max_gap", reading.get("max_gap", 0), 0, 124)
+
+    points_t = data.get("points")
+    if not isinstance(points_t, dict) or not points_t:
+        raise _problem(path, "points", "at least one point is required")
+    points = {pname: _parse_point(path, pname, praw) for pname, praw in points_t.items()}
+    # VoltKeeper's own section: points the meter's documentation lacks, clearly apart.
+    vk = _check_keys(path, "voltkeeper", data.get("voltkeeper", {}), {"points", "note"})
+    for pname, praw in vk.get("points", {}).items():
+        if pname in points:
+            raise _problem(path, f"voltkeeper.points.{pname}", "is also in [points]")
+        if isinstance(praw, dict):
+            praw = {"source": "voltkeeper", **praw}
+        points[pname] = _parse_point(path, pname, praw)
+    _check_overlaps(path, points)
+    for p in points.values():
+        if p.count > max_registers:
+            raise _problem(path, f"points.{p.name}.count",
+                           f"{p.count} registers exceed reading.max_registers {max_registers}")
+
+    bit_names = {b.name for p in points.values() for b in p.bits}
+    clash = bit_names & set(points)
+    if clash:
+        raise _problem(path, f"points.{sorted(clash)[0]}", "is both a point and a bit field")
+    required = list(MEASUREMENT_POINTS) + (list(PREPAID_POINTS) if kind == "prepaid" else [])
+    for req in required:
+        if req not in points and req not in bit_names:
+            raise _problem(path, f"points.{req}", f"is required for a {kind} meter")
+
+    controls: dict[str, Control] = {}
+    for cname, craw in data.get("controls", {}).items():
+        where = f"controls.{cname}"
+        if cname not in KNOWN_CONTROLS:
+            raise _problem(path, where, f"unknown control (known: {', '.join(KNOWN_CONTROLS)})")
+        ctable = _check_keys(path, where, craw, _CONTROL_KEYS)
+        if "point" not in ctable:
+            raise _problem(path, f"{where}.point", "is required")
+        pname = _str(path, f"{where}.point", ctable["point"])
+        if pname not in points:
+            raise _problem(path, f"{where}.point", f"no point named {pname!r}")
+        if not points[pname].writable:
+            raise _problem(path, f"{where}.point", f"point {pname!r} is not writable")
+        state = ctable.get("state")
+        if state is not None:
+            state = _str(path, f"{where}.state", state)
+            if state not in dict(points[pname].states):
+                raise _problem(path, f"{where}.state", f"point {pname!r} has no state {state!r}")
+        controls[cname] = Control(cname, pname, state,
+                                  _str(path, f"{where}.description",
+                                       ctable.get("description", "")))
+    if kind == "prepaid":
+        for req in PREPAID_CONTROLS:
+            if req not in controls:
+                raise _problem(path, f"controls.{req}", "is required for a prepaid meter")
+        mode_states = dict(points["control_mode"].states)
+        for st in CONTROL_MODE_STATES:
+            if st not in mode_states:
+                raise _problem(path, f"points.control_mode.states.{st}", "is required")
+
+    return MeterProfile(
+        name=name, model=_str(path, "meter.model", meter["model"]),
+        vendor=_str(path, "meter.vendor", meter["vendor"]), kind=kind,
+        description=_str(path, "meter.description", meter.get("description", "")),
+        sources=tuple(sources), serial=serial, max_registers=max_registers, max_gap=max_gap,
+        points=points, controls=controls, path=path, type_code=type_code,
+    )
+
+
+def load_profile_file(path: Path) -> MeterProfile:
+    """Read and validate one profile file."""
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ProfileError(str(path), "(file)", "no such file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ProfileError(str(path), "(syntax)", str(exc)) from None
+    return parse_profile(data, str(path), path.stem)
+
+
+@lru_cache(maxsize=None)
+def load_profile(name: str, directory: Path = PROFILE_DIR) -> MeterProfile:
+    """The profile called ``name`` (file ``<directory>/<name>.toml``), cached."""
+    path = directory / f"{name}.toml"
+    if not path.exists():
+        known = ", ".join(available_profiles(directory)) or "none"
+        raise ProfileError(str(path), "(file)", f"no meter profile {name!r} (known: {known})")
+    return load_profile_file(path)
+
+
+def available_profiles(directory: Path = PROFILE_DIR) -> list[str]:
+    return sorted(p.stem for p in directory.glob("*.toml"))

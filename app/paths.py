@@ -1,0 +1,31 @@
+"""Where VoltKeeper keeps its files: ``$VOLTKEEPER_HOME`` or ``~/.local/share/voltkeeper``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESOURCES = ROOT / "resources"
+
+
+def data_dir() -> Path:
+    home = os.environ.get("VOLTKEEPER_HOME")
+    base = Path(home) if home else Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local/share")) / "voltkeeper"
+    base.mkdir(parents=True, exist_ok=True)
+    return base
+
+
+def default_key_file() -> Path:
+    """The master key for recharge tokens (mode 0600, never in the repository)."""
+    return data_dir() / "master.key"
+
+
+def demo_db() -> Path:
+    return data_dir() / "demo.db"
+
+
+def log_dir() -> Path:
+    d = data_dir() / "logs"
+    d.mkdir(parents=True, exist_ok=True)
+    return d

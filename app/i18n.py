@@ -39,7 +39,7 @@ def ngettext(singular: str, plural: str, n: int) -> str:
     return _current.ngettext(singular, plural, n)
 
 
-def N_(message: str) -> str:  # noqa: N802 - the gettext convention
+def N_(message: str) -> str:
     """Mark ``message`` for extraction without translating it now."""
     return message
 
@@ -104,8 +104,8 @@ def current_language() -> str:
 
 def _extract() -> int:
     """Refresh resources/translations/voltkeeper.pot and merge it into every .po file."""
-    from babel.messages.extract import extract_from_dir
     from babel.messages.catalog import Catalog
+    from babel.messages.extract import extract_from_dir
     from babel.messages.pofile import read_po, write_po
 
     template = Catalog(domain=DOMAIN, project="VoltKeeper")

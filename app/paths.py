@@ -11,7 +11,10 @@ RESOURCES = ROOT / "resources"
 
 def data_dir() -> Path:
     home = os.environ.get("VOLTKEEPER_HOME")
-    base = Path(home) if home else Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local/share")) / "voltkeeper"
+    if home:
+        base = Path(home)
+    else:
+        base = Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local/share")) / "voltkeeper"
     base.mkdir(parents=True, exist_ok=True)
     return base
 

@@ -28,8 +28,15 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 from app.drivers.meter_values import MeterValues, values_from_points
 from app.drivers.profile import MeterProfile
 from app.drivers.registers import ReadBlock, Value, decode_block, encode_point, plan_reads
-from app.errors import ConfigError, CrcError, DriverError, LinkDown, MeterException, NoResponse
-from app.errors import NotSupported
+from app.errors import (
+    ConfigError,
+    CrcError,
+    DriverError,
+    LinkDown,
+    MeterException,
+    NoResponse,
+    NotSupported,
+)
 
 log = logging.getLogger("voltkeeper.drivers.modbus")
 # pymodbus logs every timeout at ERROR; our typed errors say it once, in our words.

@@ -14,10 +14,11 @@ must also have the money, relay and control points listed in ``PREPAID_POINTS`` 
 
 from __future__ import annotations
 
+import itertools
 import tomllib
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -303,7 +304,7 @@ def _parse_point(path: str, name: str, raw: Any) -> Point:
     if write_function == 6 and count != 1:
         raise _problem(path, f"{where}.write_function", "function 6 writes one register only")
     if writable and function != 3:
-        raise _problem(path, f"{where}.writable", "only holding registers (function 3) are writable")
+        raise _problem(path, f"{where}.writable", "only function-3 registers are writable")
     lo = _decimal(path, f"{where}.min", table["min"]) if "min" in table else None
     hi = _decimal(path, f"{where}.max", table["max"]) if "max" in table else None
     return Point(
@@ -325,7 +326,7 @@ def _check_overlaps(path: str, points: dict[str, Point]) -> None:
         by_table.setdefault(p.function, []).append(p)
     for function, plist in by_table.items():
         plist.sort(key=lambda p: p.address)
-        for a, b in zip(plist, plist[1:], strict=False):
+        for a, b in itertools.pairwise(plist):
             if b.address < a.end:
                 raise _problem(
                     path, f"points.{b.name}.address",
@@ -445,7 +446,7 @@ def load_profile_file(path: Path) -> MeterProfile:
     return parse_profile(data, str(path), path.stem)
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_profile(name: str, directory: Path = PROFILE_DIR) -> MeterProfile:
     """The profile called ``name`` (file ``<directory>/<name>.toml``), cached."""
     path = directory / f"{name}.toml"

@@ -1,0 +1,99 @@
+"""The command line: the window (default), ``--demo``, and the headless and admin commands.
+
+Every command is a thin shell over the core: it parses flags, calls one core function, prints
+what was done and exits non-zero with one clear message on any refusal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from app.errors import UserFacingError
+from app.i18n import _, set_language
+
+
+def _add_db(p: argparse.ArgumentParser, required: bool = True) -> None:
+    p.add_argument("--db", type=Path, required=required, help=_("path of the SQLite database"))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="main.py",
+        description=_("VoltKeeper: station software for campus prepaid electricity."),
+    )
+    parser.add_argument("--demo", action="store_true",
+                        help=_("open the window on a simulated campus (created once)"))
+    _add_db(parser, required=False)
+    parser.add_argument("--language", default=None, help=_("en or zh_CN (default: system)"))
+    parser.add_argument("-v", "--verbose", action="store_true", help=_("log debug details"))
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    from app.drivers.simulator import cli as sim_cli
+
+    p = sub.add_parser("simulate", help=_("serve a campus of simulated meters over Modbus"))
+    sim_cli.add_arguments(p)
+
+    p = sub.add_parser("init-demo", help=_("create a demo database for the simulator"))
+    _add_db(p)
+    p.add_argument("--buses", type=int, default=12)
+    p.add_argument("--meters", type=int, default=27, help=_("meters per bus"))
+    p.add_argument("--port", type=int, default=5020,
+                   help=_("the simulator's --port (bus k listens on port + k)"))
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--transport", choices=("tcp", "rtu-tcp"), default="tcp")
+    p.add_argument("--profile", default="acrel-ddsy1352")
+    p.add_argument("--seed", type=int, default=1)
+
+    p = sub.add_parser("serve", help=_("run the reading service without a window"))
+    _add_db(p)
+    p.add_argument("--log-file", type=Path, default=None,
+                   help=_("rotating log file (default: next to the database)"))
+
+    p = sub.add_parser("status", help=_("print each bus and meter"))
+    _add_db(p)
+    p.add_argument("--json", action="store_true", help=_("machine-readable output"))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    set_language(args.language)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return _dispatch(args)
+    except UserFacingError as exc:
+        print(_("error: {message}").format(message=exc), file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    command = args.command
+    if command == "simulate":
+        from app.drivers.simulator import cli as sim_cli
+
+        return sim_cli.run(args)
+    if command == "init-demo":
+        from app.core.demo import init_demo_command
+
+        return init_demo_command(args)
+    if command == "serve":
+        from app.core.serve import serve_command
+
+        return serve_command(args)
+    if command == "status":
+        from app.core.status import status_command
+
+        return status_command(args)
+    from app.ui.app import run_gui
+
+    return run_gui(db=args.db, demo=args.demo, language=args.language)

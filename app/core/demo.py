@@ -1,0 +1,120 @@
+"""The demo campus: the seed's installation (6 dormitory buildings and shops, 12 buses of 27
+meters) as a database whose buses point at ``main.py simulate``.
+
+Buses 2k-1 and 2k feed dormitory building k; on every even bus the last two meters feed shops
+(the simulator gives those meters a shop's load curve: ``is_shop``). Meter serials follow the
+simulator's ``serial_for`` so recharge tokens reach the right meter. Occupant names are
+generated from the seed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+from pathlib import Path
+
+from app.drivers.simulator.campus import is_shop, serial_for
+from app.errors import UserFacingError
+from app.i18n import _
+from app.storage import campus
+from app.storage.db import open_database
+from app.storage.models import Meta
+
+SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"  # noqa: E501
+GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉萍红娥玲芬燕彬鹏辉浩宇轩子涵欣怡梓博文"
+ROOMS_PER_FLOOR = 10
+STUDENTS_PER_ROOM = 4
+
+
+def _name(rng: random.Random) -> str:
+    given = rng.choice(GIVEN) + (rng.choice(GIVEN) if rng.random() < 0.7 else "")
+    return rng.choice(SURNAMES) + given
+
+
+def create_demo_campus(db_path: Path, *, buses: int = 12, meters: int = 27,
+                       host: str = "127.0.0.1", port: int = 5020, transport: str = "tcp",
+                       profile: str = "acrel-ddsy1352", seed: int = 1,
+                       poll_interval_s: float = 5.0) -> dict[str, int]:
+    """Create the demo campus in a new database. Refuses a database that has a campus."""
+    if buses < 1 or meters < 1 or meters > 247:
+        raise UserFacingError(_("buses must be at least 1 and meters per bus 1 to 247"))
+    open_database(db_path)
+    if not campus.is_empty():
+        raise UserFacingError(_("{path} already holds a campus; choose a new file")
+                              .format(path=db_path))
+    rng = random.Random(seed)
+    counts = {"buildings": 0, "rooms": 0, "shops": 0, "meters": 0, "occupants": 0}
+    with campus.atomic():
+        root = campus.add_node(None, "campus", "湘塘校区", "XT")
+        shops_building: int | None = None
+        building_ids: dict[int, int] = {}
+        floor_ids: dict[tuple[int, int], int] = {}
+        room_counter: dict[int, int] = {}
+        shop_counter = 0
+        for b in range(1, buses + 1):
+            bus_id = campus.add_bus(f"B{b:02d}", f"{transport}://{host}:{port + b}",
+                                    poll_interval_s)
+            building_no = (b - 1) // 2 + 1
+            for unit in range(1, meters + 1):
+                if is_shop(b, unit, meters):
+                    if shops_building is None:
+                        shops_building = campus.add_node(root, "building", "商业街", "S",
+                                                         sort_key=10_000)
+                        counts["buildings"] += 1
+                    shop_counter += 1
+                    node = campus.add_node(shops_building, "shop", f"商铺{shop_counter:02d}",
+                                           f"S-{shop_counter:02d}", sort_key=shop_counter)
+                    campus.add_occupant(node, _name(rng), f"T{rng.randrange(10**6):06d}",
+                                        f"139{rng.randrange(10**8):08d}")
+                    counts["shops"] += 1
+                    counts["occupants"] += 1
+                else:
+                    if building_no not in building_ids:
+                        building_ids[building_no] = campus.add_node(
+                            root, "building", f"{building_no}号宿舍楼", str(building_no),
+                            sort_key=building_no)
+                        counts["buildings"] += 1
+                    idx = room_counter.get(building_no, 0)
+                    room_counter[building_no] = idx + 1
+                    floor_no = idx // ROOMS_PER_FLOOR + 1
+                    if (building_no, floor_no) not in floor_ids:
+                        floor_ids[(building_no, floor_no)] = campus.add_node(
+                            building_ids[building_no], "floor", f"{floor_no}F",
+                            f"{building_no}-{floor_no}F", sort_key=floor_no)
+                    room_no = f"{floor_no}{idx % ROOMS_PER_FLOOR + 1:02d}"
+                    node = campus.add_node(floor_ids[(building_no, floor_no)], "room",
+                                           f"{building_no}-{room_no}", f"{building_no}-{room_no}",
+                                           sort_key=idx)
+                    for _s in range(STUDENTS_PER_ROOM):
+                        campus.add_occupant(node, _name(rng),
+                                            f"2024{rng.randrange(10**6):06d}",
+                                            f"138{rng.randrange(10**8):08d}")
+                        counts["occupants"] += 1
+                    counts["rooms"] += 1
+                campus.add_meter(bus_id, unit, profile, serial_for(b, unit), node)
+                counts["meters"] += 1
+        for key, value in {"demo": "1", "demo_buses": buses, "demo_meters": meters,
+                           "demo_port": port, "demo_host": host, "demo_transport": transport,
+                           "demo_profile": profile, "demo_seed": seed}.items():
+            Meta.insert(key=key, value=str(value)).on_conflict_replace().execute()
+    return counts
+
+
+def demo_settings() -> dict[str, str]:
+    return {row.key: row.value for row in Meta.select() if row.key.startswith("demo")}
+
+
+def init_demo_command(args: argparse.Namespace) -> int:
+    if args.db.exists():
+        raise UserFacingError(_("{path} exists already; init-demo only creates a new database")
+                              .format(path=args.db))
+    counts = create_demo_campus(args.db, buses=args.buses, meters=args.meters, host=args.host,
+                                port=args.port, transport=args.transport, profile=args.profile,
+                                seed=args.seed)
+    print(_("created {path}: {buildings} buildings, {rooms} rooms, {shops} shops, "
+            "{meters} meters on {buses} buses").format(path=args.db, buses=args.buses, **counts))
+    print(_("start its meters with: python main.py simulate --buses {buses} --meters {meters} "
+            "--port {port} --transport {transport} --seed {seed}").format(
+        buses=args.buses, meters=args.meters, port=args.port, transport=args.transport,
+        seed=args.seed))
+    return 0

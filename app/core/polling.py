@@ -1,0 +1,287 @@
+"""Polling one bus: every meter in turn, commands first, silent meters kept off the bus.
+
+A ``BusPoller`` owns its bus's link and is driven by one thread (a QThread in the window, a
+plain thread in ``serve``). It never touches the database: each poll becomes a
+``PollOutcome`` handed to ``sink`` (the storage writer), so a slow disk cannot stall a bus and a
+dead bus cannot stall anything else.
+
+* A meter is marked offline after ``offline_after`` consecutive failures and online again on the
+  next good read. An offline meter is re-probed once (no retry) when its back-off expires
+  (10 s doubling to 5 min), so it costs its bus one timeout now and then, not every cycle.
+* A control command jumps the queue: it runs before the next meter's poll, not after the
+  cycle, and is confirmed by reading the meter back.
+* A bus whose port or gateway fails retries with back-off and reports ``down``.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from app.core.energy import EnergyAccount
+from app.core.live import latest_columns
+from app.drivers.meter_values import MeterValues
+from app.drivers.modbus_link import LinkConfig, ModbusLink
+from app.drivers.profile import MeterProfile
+from app.errors import CrcError, DriverError, LinkDown, MeterException, NoResponse
+from app.storage.campus import BusRecord, MeterRecord
+from app.storage.readings import SAMPLE_EVERY_S, BusOutcome, PollOutcome
+
+log = logging.getLogger("voltkeeper.polling")
+
+OFFLINE_AFTER = 3
+PROBE_BACKOFF_START_S = 10.0
+PROBE_BACKOFF_MAX_S = 300.0
+LINK_BACKOFF_MAX_S = 60.0
+SLOW_POINTS_EVERY_S = 600.0
+
+
+def error_kind(exc: DriverError) -> str:
+    if isinstance(exc, NoResponse):
+        return "timeout"
+    if isinstance(exc, CrcError):
+        return "crc"
+    if isinstance(exc, MeterException):
+        return "exception"
+    if isinstance(exc, LinkDown):
+        return "link"
+    return "error"
+
+
+@dataclass
+class MeterSlot:
+    meter: MeterRecord
+    profile: MeterProfile
+    online: bool = True
+    seen: bool = False  # answered at least once since start
+    consecutive_failures: int = 0
+    next_probe_at: float = 0.0
+    backoff_s: float = PROBE_BACKOFF_START_S
+    slow_read_at: float = 0.0
+    sampled_at: float = 0.0
+    account: EnergyAccount = field(default_factory=EnergyAccount)
+
+
+@dataclass
+class Command:
+    """A control for one meter, run by the bus's poller ahead of polling."""
+
+    meter_id: int
+    action: str  # a profile control name: trip, close, keep_power_on, recharge, ...
+    value: object = None
+    done: threading.Event = field(default_factory=threading.Event)
+    ok: bool = False
+    error: str = ""
+    values: MeterValues | None = None
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self.done.wait(timeout)
+
+
+Sink = Callable[[list[PollOutcome], BusOutcome | None], None]
+
+
+class BusPoller:
+    def __init__(self, bus: BusRecord, meters: list[tuple[MeterRecord, MeterProfile]],
+                 sink: Sink, *, baselines: dict[int, tuple[int, float]] | None = None,
+                 link_factory: Callable[[LinkConfig], ModbusLink] = ModbusLink,
+                 clock: Callable[[], float] = time.time,
+                 offline_after: int = OFFLINE_AFTER) -> None:
+        self.bus = bus
+        self.config = LinkConfig.from_url(bus.link)
+        self.sink = sink
+        self.clock = clock
+        self.offline_after = offline_after
+        self.link_factory = link_factory
+        self.slots = [MeterSlot(m, p) for m, p in meters if m.enabled]
+        for slot in self.slots:
+            base = (baselines or {}).get(slot.meter.id)
+            if base:
+                slot.account = EnergyAccount(*base)
+        self._by_id = {s.meter.id: s for s in self.slots}
+        self.commands: queue.Queue[Command] = queue.Queue()
+        self.link: ModbusLink | None = None
+        self.last_cycle_s: float | None = None
+        self.cycles = 0
+        self._link_backoff = 1.0
+
+    # -- commands ------------------------------------------------------------------------------
+    def has_meter(self, meter_id: int) -> bool:
+        return meter_id in self._by_id
+
+    def submit(self, command: Command) -> Command:
+        """Queue a control; thread-safe. It runs before the next meter's poll."""
+        self.commands.put(command)
+        return command
+
+    def _run_commands(self) -> None:
+        while True:
+            try:
+                cmd = self.commands.get_nowait()
+            except queue.Empty:
+                return
+            slot = self._by_id.get(cmd.meter_id)
+            try:
+                if slot is None:
+                    raise DriverError(f"meter {cmd.meter_id} is not on bus {self.bus.name}")
+                assert self.link is not None
+                self.link.control(slot.meter.address, slot.profile, cmd.action, cmd.value)
+                cmd.values = self.link.read_meter(slot.meter.address, slot.profile)
+                cmd.ok = True
+                self._store(slot, cmd.values, self.link.last_latency_s)
+            except Exception as exc:  # reported to whoever waits; never kills the bus
+                cmd.ok, cmd.error = False, str(exc)
+                log.warning("bus %s: %s on meter %s failed: %s", self.bus.name, cmd.action,
+                            cmd.meter_id, exc)
+            finally:
+                cmd.done.set()
+
+    # -- polling -------------------------------------------------------------------------------
+    def _store(self, slot: MeterSlot, values: MeterValues, latency_s: float) -> None:
+        now = values.read_at
+        events: list[tuple[str, str]] = []
+        online_changed = not slot.online or not slot.seen
+        if not slot.online:
+            events.append(("online", f"answers again after {slot.consecutive_failures} failures"))
+        slot.online, slot.seen = True, True
+        slot.consecutive_failures = 0
+        slot.backoff_s = PROBE_BACKOFF_START_S
+        latest = latest_columns(values)
+        intervals: list[tuple[int, int]] = []
+        days: list[tuple[str, int]] = []
+        if latest["energy_wh"] is not None:
+            booking = slot.account.book(int(latest["energy_wh"]), now)
+            intervals, days = booking.intervals, booking.days
+            events.extend(booking.events)
+            for kind, detail in booking.events:
+                log.warning("meter %s (bus %s/%s): %s: %s", slot.meter.id, self.bus.name,
+                            slot.meter.address, kind, detail)
+        if values.serial and slot.meter.serial and values.serial != slot.meter.serial:
+            events.append(("serial_mismatch",
+                           f"meter answers with serial {values.serial}, "
+                           f"expected {slot.meter.serial}"))
+        sample = now - slot.sampled_at >= SAMPLE_EVERY_S
+        if sample:
+            slot.sampled_at = now
+        self.sink([PollOutcome(
+            meter_id=slot.meter.id, t=now, ok=True, latest=latest, intervals=intervals,
+            days=days, latency_ms=latency_s * 1000, online=True, online_changed=online_changed,
+            events=events, sample=sample)], None)
+
+    def _failed(self, slot: MeterSlot, exc: DriverError) -> None:
+        now = self.clock()
+        slot.consecutive_failures += 1
+        events: list[tuple[str, str]] = []
+        online_changed = False
+        if slot.online and slot.consecutive_failures >= self.offline_after:
+            slot.online, online_changed = False, True
+            slot.next_probe_at = now + slot.backoff_s
+            events.append(("offline", f"{slot.consecutive_failures} failures in a row: {exc}"))
+            log.warning("bus %s: meter %s (address %s) offline: %s", self.bus.name,
+                        slot.meter.id, slot.meter.address, exc)
+        elif not slot.online:
+            slot.backoff_s = min(slot.backoff_s * 2, PROBE_BACKOFF_MAX_S)
+            slot.next_probe_at = now + slot.backoff_s
+        self.sink([PollOutcome(
+            meter_id=slot.meter.id, t=now, ok=False, error_kind=error_kind(exc), error=str(exc),
+            consecutive_failures=slot.consecutive_failures, online=slot.online,
+            online_changed=online_changed, events=events)], None)
+
+    def poll_meter(self, slot: MeterSlot) -> None:
+        assert self.link is not None
+        unit = slot.meter.address
+        probing = not slot.online
+        groups: tuple[str, ...] = ("fast",)
+        now = self.clock()
+        if now - slot.slow_read_at >= SLOW_POINTS_EVERY_S:
+            groups = ("fast", "slow")
+        saved_retries = self.link.config
+        if probing:  # one try only: an offline meter must not cost its bus retries
+            self.link.config = self.link.with_timeout(self.link.config.effective_timeout_s, 0)
+        try:
+            values = self.link.read_meter(unit, slot.profile, groups)
+        except LinkDown:
+            raise
+        except DriverError as exc:
+            self._failed(slot, exc)
+            return
+        finally:
+            self.link.config = saved_retries
+        if "slow" in groups:
+            slot.slow_read_at = now
+        self._store(slot, values, self.link.last_latency_s)
+
+    def cycle(self) -> float:
+        """Poll every meter that is online or due for a probe. Returns the cycle's seconds."""
+        if self.link is None:
+            self.link = self.link_factory(self.config)
+        if not self.link.is_open:
+            self.link.open()
+        started = time.perf_counter()
+        for slot in self.slots:
+            self._run_commands()
+            if not slot.online and self.clock() < slot.next_probe_at:
+                continue
+            self.poll_meter(slot)
+        self._run_commands()
+        self.last_cycle_s = time.perf_counter() - started
+        self.cycles += 1
+        self.sink([], self.bus_outcome("polling"))
+        return self.last_cycle_s
+
+    def bus_outcome(self, state: str, error: str = "") -> BusOutcome:
+        return BusOutcome(
+            bus_id=self.bus.id, state=state, last_cycle_s=self.last_cycle_s,
+            last_cycle_at=self.clock() if self.last_cycle_s is not None else None, error=error,
+            meters_online=sum(1 for s in self.slots if s.online and s.seen),
+            meters_total=len(self.slots))
+
+    def run(self, stop: threading.Event) -> None:
+        """Poll until ``stop`` is set: a cycle every poll interval, commands in between."""
+        log.info("bus %s: polling %d meters on %s", self.bus.name, len(self.slots),
+                 self.config.url())
+        while not stop.is_set():
+            cycle_start = time.monotonic()
+            try:
+                self.cycle()
+                self._link_backoff = 1.0
+            except LinkDown as exc:
+                log.warning("bus %s down: %s (retry in %.0f s)", self.bus.name, exc,
+                            self._link_backoff)
+                self.sink([], self.bus_outcome("down", str(exc)))
+                if self.link is not None:
+                    self.link.close()
+                self._fail_commands(str(exc))
+                stop.wait(self._link_backoff)
+                self._link_backoff = min(self._link_backoff * 2, LINK_BACKOFF_MAX_S)
+                continue
+            deadline = cycle_start + self.bus.poll_interval_s
+            while not stop.is_set():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                try:  # wake at once for a command
+                    cmd = self.commands.get(timeout=min(remaining, 0.5))
+                except queue.Empty:
+                    continue
+                self.commands.put(cmd)
+                try:
+                    self._run_commands()
+                except LinkDown:
+                    break
+        if self.link is not None:
+            self.link.close()
+        self._fail_commands("reading service stopped")
+
+    def _fail_commands(self, why: str) -> None:
+        while True:
+            try:
+                cmd = self.commands.get_nowait()
+            except queue.Empty:
+                return
+            cmd.ok, cmd.error = False, why
+            cmd.done.set()

@@ -1,0 +1,63 @@
+"""``main.py serve``: the reading service without a window, all year.
+
+Logs to a rotating file (next to the database unless ``--log-file``) and to stderr. If another
+process holds the polling lease, it says who and stands by, taking over when that lease expires.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import logging.handlers
+import signal
+import threading
+from pathlib import Path
+
+from app.core.service import ReadingService
+from app.i18n import _
+from app.storage import lease
+from app.storage.db import open_database
+
+log = logging.getLogger("voltkeeper.serve")
+
+
+def add_file_log(path: Path) -> logging.Handler:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.handlers.RotatingFileHandler(path, maxBytes=10 * 1024 * 1024,
+                                                   backupCount=5, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.getLogger().addHandler(handler)
+    return handler
+
+
+def serve_command(args: argparse.Namespace) -> int:
+    log_file = args.log_file or args.db.with_suffix(".log")
+    add_file_log(log_file)
+    open_database(args.db, create=False)
+    stop = threading.Event()
+
+    def _on_signal(signum, _frame):
+        log.info("signal %d: stopping", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    service = ReadingService(role="serve")
+    told = False
+    while not stop.is_set():
+        ok, info = service.start()
+        if ok:
+            break
+        if not told:
+            print(_("the buses of {db} are polled by {holder}; standing by until it stops")
+                  .format(db=args.db, holder=info.describe()), flush=True)
+            told = True
+        stop.wait(lease.DEFAULT_TTL_S / 3)
+    if stop.is_set():
+        return 0
+    print(_("polling {buses} buses; log in {log}").format(buses=len(service.pollers),
+                                                          log=log_file), flush=True)
+    while not stop.is_set() and not service.lost_lease:
+        stop.wait(0.5)
+    service.stop()
+    return 0

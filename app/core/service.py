@@ -1,0 +1,121 @@
+"""The centralised reading service: a poller per bus, one storage writer, one lease.
+
+Runs the same in ``serve`` (plain threads) and in the window (QThreads, through
+``thread_factory``). Only the process holding the database's polling lease polls; ``start``
+says who holds it otherwise.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Protocol
+
+from app.core.polling import BusPoller, Command
+from app.core.writer import Listener, StorageWriter
+from app.drivers.modbus_link import LinkConfig, ModbusLink
+from app.drivers.profile import load_profile
+from app.errors import UserFacingError
+from app.storage import campus, lease, readings
+from app.storage.lease import LeaseInfo
+
+log = logging.getLogger("voltkeeper.service")
+
+
+class Startable(Protocol):
+    def start(self) -> None: ...
+    def join(self, timeout: float | None = None) -> None: ...
+
+
+ThreadFactory = Callable[[Callable[[], None], str], Startable]
+
+
+def plain_thread(target: Callable[[], None], name: str) -> Startable:
+    return threading.Thread(target=target, name=name, daemon=True)
+
+
+class ReadingService:
+    def __init__(self, *, role: str = "serve", thread_factory: ThreadFactory = plain_thread,
+                 link_factory: Callable[[LinkConfig], ModbusLink] = ModbusLink,
+                 flush_s: float = 0.25, lease_ttl_s: float = lease.DEFAULT_TTL_S) -> None:
+        self.role = role
+        self.thread_factory = thread_factory
+        self.link_factory = link_factory
+        self.lease_ttl_s = lease_ttl_s
+        self.writer = StorageWriter(flush_s=flush_s)
+        self.pollers: dict[int, BusPoller] = {}
+        self._threads: list[Startable] = []
+        self._stop = threading.Event()
+        self.running = False
+        self.lost_lease = False
+
+    def add_listener(self, listener: Listener) -> None:
+        self.writer.add_listener(listener)
+
+    def _build_pollers(self) -> None:
+        baselines = readings.baselines()
+        by_bus: dict[int, list] = {}
+        for m in campus.meters():
+            by_bus.setdefault(m.bus_id, []).append((m, load_profile(m.profile)))
+        for bus in campus.buses():
+            if not bus.enabled:
+                continue
+            self.pollers[bus.id] = BusPoller(bus, by_bus.get(bus.id, []), self.writer.put,
+                                             baselines=baselines,
+                                             link_factory=self.link_factory)
+
+    def start(self) -> tuple[bool, LeaseInfo]:
+        """Take the polling lease and start every bus. (False, holder) if another has it."""
+        ok, info = lease.acquire(self.role, self.lease_ttl_s)
+        if not ok:
+            return False, info
+        self._stop.clear()
+        self._build_pollers()
+        self.writer.start()
+        for poller in self.pollers.values():
+            t = self.thread_factory(lambda p=poller: p.run(self._stop), f"bus-{poller.bus.name}")
+            t.start()
+            self._threads.append(t)
+        renew = threading.Thread(target=self._renew, name="lease", daemon=True)
+        renew.start()
+        self.running = True
+        log.info("reading service started: %d buses, %d meters", len(self.pollers),
+                 sum(len(p.slots) for p in self.pollers.values()))
+        return True, info
+
+    def _renew(self) -> None:
+        while not self._stop.wait(self.lease_ttl_s / 3):
+            try:
+                ok, info = lease.acquire(self.role, self.lease_ttl_s)
+            except Exception:
+                log.exception("could not renew the polling lease")
+                continue
+            if not ok:
+                log.error("polling lease taken by %s; stopping", info.describe())
+                self.lost_lease = True
+                self._stop.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout=10)
+        self._threads.clear()
+        self.writer.stop()
+        if self.running and not self.lost_lease:
+            try:
+                lease.release()
+            except Exception:
+                log.exception("could not release the polling lease")
+        self.running = False
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until stopped (or ``timeout``); True if stopped."""
+        return self._stop.wait(timeout)
+
+    def submit(self, meter_id: int, action: str, value: object = None) -> Command:
+        """Queue a control on the meter's bus; it runs ahead of polling."""
+        for poller in self.pollers.values():
+            if poller.has_meter(meter_id):
+                return poller.submit(Command(meter_id, action, value))
+        raise UserFacingError(f"meter {meter_id} is not polled by this process")

@@ -1,0 +1,52 @@
+"""Schema versions. Version N's step upgrades a database of version N-1; never edit a shipped
+step, add a new one. A database newer than this program is refused (not silently used)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from peewee import SqliteDatabase
+
+from app.errors import StorageError
+from app.storage.models import ALL_MODELS, Meta
+
+log = logging.getLogger("voltkeeper.storage")
+
+
+def _v1(db: SqliteDatabase) -> None:
+    """First release: campus tree, buses, meters, readings, energy, statistics, lease."""
+    db.create_tables(ALL_MODELS)
+
+
+STEPS: list[Callable[[SqliteDatabase], None]] = [_v1]
+SCHEMA_VERSION = len(STEPS)
+
+
+def current_version(db: SqliteDatabase) -> int:
+    if not db.table_exists("meta"):
+        return 0
+    row = Meta.get_or_none(Meta.key == "schema_version")
+    return int(row.value) if row else 0
+
+
+def upgrade(db: SqliteDatabase) -> int:
+    """Bring the database to SCHEMA_VERSION, one step per transaction. Returns the version."""
+    with db.atomic("IMMEDIATE"):
+        version = current_version(db)
+        if version > SCHEMA_VERSION:
+            raise StorageError(
+                f"the database has schema version {version}, newer than this program "
+                f"({SCHEMA_VERSION}): update VoltKeeper")
+    while version < SCHEMA_VERSION:
+        step = STEPS[version]
+        with db.atomic("IMMEDIATE"):
+            if current_version(db) != version:  # another process upgraded meanwhile
+                version = current_version(db)
+                continue
+            log.info("upgrading database schema %d -> %d", version, version + 1)
+            step(db)
+            Meta.insert(key="schema_version", value=str(version + 1)).on_conflict_replace() \
+                .execute()
+        version += 1
+    return version

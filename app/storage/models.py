@@ -1,0 +1,198 @@
+"""The schema, as peewee models. Storage owns it: nothing outside app/storage defines tables.
+
+Conventions: times are UTC epoch seconds (float for instants, int for interval starts);
+energy is integer Wh (0.01 kWh registers are exact in Wh); money is integer cents (fen);
+days are the campus's local calendar day as ``YYYY-MM-DD``.
+"""
+
+from __future__ import annotations
+
+from peewee import (
+    AutoField,
+    BigIntegerField,
+    BooleanField,
+    CharField,
+    CompositeKey,
+    DatabaseProxy,
+    FloatField,
+    ForeignKeyField,
+    IntegerField,
+    Model,
+    TextField,
+)
+
+database = DatabaseProxy()
+
+
+class BaseModel(Model):
+    class Meta:
+        database = database
+        legacy_table_names = False
+
+
+class Meta(BaseModel):
+    """Key/value facts about the database itself (schema version, campus name)."""
+
+    key = CharField(primary_key=True)
+    value = TextField()
+
+
+NODE_KINDS = ("campus", "building", "floor", "room", "shop")
+
+
+class Node(BaseModel):
+    """The campus tree: campus -> building -> floor -> room or shop."""
+
+    id = AutoField()
+    parent = ForeignKeyField("self", null=True, backref="children", on_delete="CASCADE")
+    kind = CharField()
+    name = CharField()
+    code = CharField(default="", index=True)  # room number such as "3-204"
+    sort_key = IntegerField(default=0)
+
+    class Meta:
+        indexes = ((("parent", "sort_key"), False),)
+
+
+class Occupant(BaseModel):
+    """Who lives in (or runs) a room or shop. Accounts build on it."""
+
+    id = AutoField()
+    node = ForeignKeyField(Node, backref="occupants", on_delete="CASCADE")
+    name = CharField(index=True)
+    person_no = CharField(default="", index=True)  # student or staff number
+    phone = CharField(default="")
+    moved_in = FloatField()
+    moved_out = FloatField(null=True)
+
+
+class Bus(BaseModel):
+    """One RS485 bus (or Modbus-TCP segment): where it is and how often it is read."""
+
+    id = AutoField()
+    name = CharField(unique=True)
+    link = CharField()  # LinkConfig URL: rtu:///dev/ttyS1?baud=9600, tcp://host:port, ...
+    poll_interval_s = FloatField(default=5.0)
+    enabled = BooleanField(default=True)
+
+
+class Meter(BaseModel):
+    id = AutoField()
+    bus = ForeignKeyField(Bus, backref="meters", on_delete="CASCADE")
+    address = IntegerField()
+    serial = CharField(default="", index=True)
+    profile = CharField()
+    node = ForeignKeyField(Node, null=True, backref="meters", on_delete="SET NULL")
+    enabled = BooleanField(default=True)
+
+    class Meta:
+        indexes = ((("bus", "address"), True),)
+
+
+class LatestReading(BaseModel):
+    """The last good values of a meter, and whether it answers now."""
+
+    meter = ForeignKeyField(Meter, primary_key=True, on_delete="CASCADE")
+    read_at = FloatField(null=True)
+    voltage_v = FloatField(null=True)
+    current_a = FloatField(null=True)
+    power_w = FloatField(null=True)
+    power_factor = FloatField(null=True)
+    frequency_hz = FloatField(null=True)
+    energy_wh = BigIntegerField(null=True)
+    remaining_energy_wh = BigIntegerField(null=True)
+    money_cents = BigIntegerField(null=True)
+    purchase_count = IntegerField(null=True)
+    relay_closed = BooleanField(null=True)
+    control_mode = CharField(null=True)
+    trip_reason = IntegerField(null=True)
+    flags = CharField(default="")  # comma-separated status flags
+    online = BooleanField(default=False)
+    changed_at = FloatField(default=0.0, index=True)  # when this row last changed
+
+
+class IntervalEnergy(BaseModel):
+    """Energy used in one 15-minute interval, from the energy register's deltas."""
+
+    meter = ForeignKeyField(Meter, on_delete="CASCADE")
+    start = IntegerField()  # epoch seconds, a multiple of 900
+    energy_wh = BigIntegerField()
+
+    class Meta:
+        primary_key = CompositeKey("meter", "start")
+        without_rowid = True
+
+
+class DailyEnergy(BaseModel):
+    meter = ForeignKeyField(Meter, on_delete="CASCADE")
+    day = CharField()  # local YYYY-MM-DD
+    energy_wh = BigIntegerField()
+
+    class Meta:
+        primary_key = CompositeKey("meter", "day")
+        without_rowid = True
+
+
+class Sample(BaseModel):
+    """Raw per-poll values for live charts: kept only for a short window."""
+
+    meter = ForeignKeyField(Meter, on_delete="CASCADE")
+    t = FloatField()
+    power_w = FloatField(null=True)
+    voltage_v = FloatField(null=True)
+    current_a = FloatField(null=True)
+
+    class Meta:
+        primary_key = CompositeKey("meter", "t")
+        without_rowid = True
+
+
+class CommStats(BaseModel):
+    """Per-meter communication statistics since the database was made."""
+
+    meter = ForeignKeyField(Meter, primary_key=True, on_delete="CASCADE")
+    reads = BigIntegerField(default=0)
+    failures = BigIntegerField(default=0)
+    timeouts = BigIntegerField(default=0)
+    crc_errors = BigIntegerField(default=0)
+    exceptions = BigIntegerField(default=0)
+    consecutive_failures = IntegerField(default=0)
+    last_latency_ms = FloatField(null=True)
+    worst_latency_ms = FloatField(null=True)
+    last_error = TextField(default="")
+    offline_since = FloatField(null=True)
+
+
+class BusState(BaseModel):
+    bus = ForeignKeyField(Bus, primary_key=True, on_delete="CASCADE")
+    state = CharField(default="idle")  # idle, polling, down
+    last_cycle_s = FloatField(null=True)
+    last_cycle_at = FloatField(null=True)
+    error = TextField(default="")
+    meters_online = IntegerField(default=0)
+    meters_total = IntegerField(default=0)
+
+
+class MeterEvent(BaseModel):
+    """Things worth a line in the log: offline, online, counter reset, meter replaced."""
+
+    id = AutoField()
+    meter = ForeignKeyField(Meter, null=True, on_delete="CASCADE")
+    t = FloatField(index=True)
+    kind = CharField()
+    detail = TextField(default="")
+
+
+class Lease(BaseModel):
+    """Who polls the buses: one process at a time per database."""
+
+    name = CharField(primary_key=True)
+    holder = CharField()
+    pid = IntegerField()
+    host = CharField()
+    acquired_at = FloatField()
+    expires_at = FloatField()
+
+
+ALL_MODELS = [Meta, Node, Occupant, Bus, Meter, LatestReading, IntervalEnergy, DailyEnergy,
+              Sample, CommStats, BusState, MeterEvent, Lease]

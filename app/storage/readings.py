@@ -1,0 +1,231 @@
+"""Writing poll outcomes in batches, and reading back latest values, energy and samples.
+
+The reading service hands ``PollOutcome`` records to one writer, which commits a whole batch in
+one transaction (``write_batch``): one fsync per batch, not per value.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from peewee import EXCLUDED, fn
+
+from app.storage.models import (
+    BusState,
+    CommStats,
+    DailyEnergy,
+    IntervalEnergy,
+    LatestReading,
+    MeterEvent,
+    Sample,
+    database,
+)
+
+INTERVAL_S = 900
+#: Raw samples older than this are pruned (live charts show the last hour).
+SAMPLE_WINDOW_S = 65 * 60
+#: A meter's reads are kept as samples at most this often.
+SAMPLE_EVERY_S = 15.0
+
+
+@dataclass
+class PollOutcome:
+    """What one poll of one meter produced, ready to store."""
+
+    meter_id: int
+    t: float
+    ok: bool
+    latest: dict[str, object] | None = None  # LatestReading columns when ok
+    intervals: list[tuple[int, int]] = field(default_factory=list)  # (start, Wh) to add
+    days: list[tuple[str, int]] = field(default_factory=list)  # (YYYY-MM-DD, Wh) to add
+    latency_ms: float | None = None
+    error_kind: str = ""  # timeout, crc, exception, link
+    error: str = ""
+    consecutive_failures: int = 0
+    online: bool = True
+    online_changed: bool = False
+    events: list[tuple[str, str]] = field(default_factory=list)  # (kind, detail)
+    sample: bool = False  # also keep this read as a raw sample for the live chart
+
+
+@dataclass
+class BusOutcome:
+    bus_id: int
+    state: str
+    last_cycle_s: float | None = None
+    last_cycle_at: float | None = None
+    error: str = ""
+    meters_online: int = 0
+    meters_total: int = 0
+
+
+_LATEST_COLUMNS = ("read_at", "voltage_v", "current_a", "power_w", "power_factor",
+                   "frequency_hz", "energy_wh", "remaining_energy_wh", "money_cents",
+                   "purchase_count", "relay_closed", "control_mode", "trip_reason", "flags")
+
+
+def write_batch(outcomes: Sequence[PollOutcome], buses: Sequence[BusOutcome] = ()) -> None:
+    """Store a batch of poll outcomes and bus states in one transaction."""
+    if not outcomes and not buses:
+        return
+    now = time.time()
+    latest_rows, offline_ids, online_ids = [], [], []
+    interval_rows: dict[tuple[int, int], int] = {}
+    day_rows: dict[tuple[int, str], int] = {}
+    sample_rows, stats_rows, event_rows = [], [], []
+    for o in outcomes:
+        if o.ok and o.latest is not None:
+            row = {c: o.latest.get(c) for c in _LATEST_COLUMNS}
+            row["flags"] = row["flags"] or ""
+            row.update(meter=o.meter_id, online=True, changed_at=now)
+            latest_rows.append(row)
+            if o.sample:
+                sample_rows.append({"meter": o.meter_id, "t": o.t,
+                                    "power_w": o.latest.get("power_w"),
+                                    "voltage_v": o.latest.get("voltage_v"),
+                                    "current_a": o.latest.get("current_a")})
+        elif o.online_changed and not o.online:
+            offline_ids.append(o.meter_id)
+        if o.ok and o.online_changed:
+            online_ids.append(o.meter_id)
+        for start, wh in o.intervals:
+            key = (o.meter_id, start)
+            interval_rows[key] = interval_rows.get(key, 0) + wh
+        for day, wh in o.days:
+            dkey = (o.meter_id, day)
+            day_rows[dkey] = day_rows.get(dkey, 0) + wh
+        stats_rows.append({
+            "meter": o.meter_id, "reads": 1, "failures": 0 if o.ok else 1,
+            "timeouts": 1 if o.error_kind == "timeout" else 0,
+            "crc_errors": 1 if o.error_kind == "crc" else 0,
+            "exceptions": 1 if o.error_kind == "exception" else 0,
+            "consecutive_failures": o.consecutive_failures,
+            "last_latency_ms": o.latency_ms, "worst_latency_ms": o.latency_ms,
+            "last_error": o.error,
+            "offline_since": None if o.online else o.t,
+        })
+        event_rows.extend({"meter": o.meter_id, "t": o.t, "kind": k, "detail": d}
+                          for k, d in o.events)
+    with database.atomic():
+        if latest_rows:
+            LatestReading.insert_many(latest_rows).on_conflict(
+                conflict_target=[LatestReading.meter],
+                update={getattr(LatestReading, c): getattr(EXCLUDED, c)
+                        for c in (*_LATEST_COLUMNS, "online", "changed_at")},
+            ).execute()
+        if offline_ids:
+            LatestReading.insert_many(
+                [{"meter": m, "online": False, "changed_at": now} for m in offline_ids]
+            ).on_conflict(conflict_target=[LatestReading.meter],
+                          update={LatestReading.online: False,
+                                  LatestReading.changed_at: now}).execute()
+        if interval_rows:
+            IntervalEnergy.insert_many(
+                [{"meter": m, "start": s, "energy_wh": wh}
+                 for (m, s), wh in interval_rows.items()]
+            ).on_conflict(conflict_target=[IntervalEnergy.meter, IntervalEnergy.start],
+                          update={IntervalEnergy.energy_wh:
+                                  IntervalEnergy.energy_wh + EXCLUDED.energy_wh}).execute()
+        if day_rows:
+            DailyEnergy.insert_many(
+                [{"meter": m, "day": d, "energy_wh": wh} for (m, d), wh in day_rows.items()]
+            ).on_conflict(conflict_target=[DailyEnergy.meter, DailyEnergy.day],
+                          update={DailyEnergy.energy_wh:
+                                  DailyEnergy.energy_wh + EXCLUDED.energy_wh}).execute()
+        if sample_rows:
+            Sample.insert_many(sample_rows).on_conflict_ignore().execute()
+        if stats_rows:
+            _upsert_stats(stats_rows)
+        if event_rows:
+            MeterEvent.insert_many(event_rows).execute()
+        for b in buses:
+            BusState.insert(bus=b.bus_id, state=b.state, last_cycle_s=b.last_cycle_s,
+                            last_cycle_at=b.last_cycle_at, error=b.error,
+                            meters_online=b.meters_online, meters_total=b.meters_total) \
+                .on_conflict_replace().execute()
+
+
+def _upsert_stats(rows: list[dict]) -> None:
+    C = CommStats
+    C.insert_many(rows).on_conflict(
+        conflict_target=[C.meter],
+        update={
+            C.reads: C.reads + EXCLUDED.reads,
+            C.failures: C.failures + EXCLUDED.failures,
+            C.timeouts: C.timeouts + EXCLUDED.timeouts,
+            C.crc_errors: C.crc_errors + EXCLUDED.crc_errors,
+            C.exceptions: C.exceptions + EXCLUDED.exceptions,
+            C.consecutive_failures: EXCLUDED.consecutive_failures,
+            C.last_latency_ms: fn.COALESCE(EXCLUDED.last_latency_ms, C.last_latency_ms),
+            C.worst_latency_ms: fn.MAX(fn.COALESCE(C.worst_latency_ms, 0),
+                                       fn.COALESCE(EXCLUDED.worst_latency_ms, 0)),
+            C.last_error: EXCLUDED.last_error,
+            C.offline_since: fn.IIF(EXCLUDED.offline_since.is_null(), None,
+                                    fn.COALESCE(C.offline_since, EXCLUDED.offline_since)),
+        },
+    ).execute()
+
+
+def prune_samples(older_than: float | None = None) -> int:
+    cutoff = older_than if older_than is not None else time.time() - SAMPLE_WINDOW_S
+    return Sample.delete().where(Sample.t < cutoff).execute()
+
+
+# -- reading back ----------------------------------------------------------------------------
+def latest(meter_ids: Iterable[int] | None = None, changed_since: float | None = None
+           ) -> list[dict]:
+    q = LatestReading.select()
+    if meter_ids is not None:
+        q = q.where(LatestReading.meter.in_(list(meter_ids)))
+    if changed_since is not None:
+        q = q.where(LatestReading.changed_at > changed_since)
+    return [dict(row, meter_id=row.pop("meter")) for row in q.dicts()]
+
+
+def baselines() -> dict[int, tuple[int, float]]:
+    """Each meter's last stored energy register (Wh) and its time: where accounting resumes."""
+    q = LatestReading.select(LatestReading.meter, LatestReading.energy_wh,
+                             LatestReading.read_at).where(LatestReading.energy_wh.is_null(False))
+    return {m: (e, t) for m, e, t in q.tuples()}
+
+
+def interval_energy(meter_id: int, start: int | None = None, end: int | None = None
+                    ) -> list[tuple[int, int]]:
+    q = IntervalEnergy.select(IntervalEnergy.start, IntervalEnergy.energy_wh) \
+        .where(IntervalEnergy.meter == meter_id)
+    if start is not None:
+        q = q.where(IntervalEnergy.start >= start)
+    if end is not None:
+        q = q.where(IntervalEnergy.start < end)
+    return list(q.order_by(IntervalEnergy.start).tuples())
+
+
+def daily_energy(meter_id: int) -> list[tuple[str, int]]:
+    q = DailyEnergy.select(DailyEnergy.day, DailyEnergy.energy_wh) \
+        .where(DailyEnergy.meter == meter_id).order_by(DailyEnergy.day)
+    return list(q.tuples())
+
+
+def samples(meter_id: int, since: float) -> list[tuple[float, float | None]]:
+    q = Sample.select(Sample.t, Sample.power_w).where(
+        (Sample.meter == meter_id) & (Sample.t >= since)).order_by(Sample.t)
+    return list(q.tuples())
+
+
+def comm_stats() -> dict[int, dict]:
+    return {row["meter"]: row for row in CommStats.select().dicts()}
+
+
+def bus_states() -> dict[int, dict]:
+    return {row["bus"]: row for row in BusState.select().dicts()}
+
+
+def events(meter_id: int | None = None, kind: str | None = None) -> list[dict]:
+    q = MeterEvent.select()
+    if meter_id is not None:
+        q = q.where(MeterEvent.meter == meter_id)
+    if kind is not None:
+        q = q.where(MeterEvent.kind == kind)
+    return list(q.order_by(MeterEvent.t).dicts())

@@ -39,7 +39,7 @@ def parse_amount(text: str) -> Cents:
         value = Decimal(s)
     except InvalidOperation:
         raise UserFacingError(_("{text!r} is not an amount").format(text=text)) from None
-    if not value.is_finite():
+    if not value.is_finite() or value.adjusted() >= 12:
         raise UserFacingError(_("{text!r} is not an amount").format(text=text))
     if value != value.quantize(Decimal("0.01")):
         raise UserFacingError(_("an amount has at most two decimals (fen)"))

@@ -13,7 +13,7 @@ import argparse
 import random
 from pathlib import Path
 
-from app.drivers.simulator.campus import is_shop, serial_for
+from app.drivers.simulator.identity import is_shop, serial_for
 from app.errors import UserFacingError
 from app.i18n import _
 from app.storage import campus

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 from app.core.energy import EnergyAccount
 from app.core.live import latest_columns
+from app.core.outbox import OutboxDelivery
 from app.drivers.meter_values import MeterValues
 from app.drivers.modbus_link import LinkConfig, ModbusLink
 from app.drivers.profile import MeterProfile
@@ -90,13 +91,15 @@ class BusPoller:
                  sink: Sink, *, baselines: dict[int, tuple[int, float]] | None = None,
                  link_factory: Callable[[LinkConfig], ModbusLink] = ModbusLink,
                  clock: Callable[[], float] = time.time,
-                 offline_after: int = OFFLINE_AFTER) -> None:
+                 offline_after: int = OFFLINE_AFTER,
+                 outbox: OutboxDelivery | None = None) -> None:
         self.bus = bus
         self.config = LinkConfig.from_url(bus.link)
         self.sink = sink
         self.clock = clock
         self.offline_after = offline_after
         self.link_factory = link_factory
+        self.outbox = outbox
         self.slots = [MeterSlot(m, p) for m, p in meters if m.enabled]
         for slot in self.slots:
             base = (baselines or {}).get(slot.meter.id)
@@ -222,16 +225,38 @@ class BusPoller:
         if not self.link.is_open:
             self.link.open()
         started = time.perf_counter()
+        pending = self._pending_outbox()
         for slot in self.slots:
             self._run_commands()
             if not slot.online and self.clock() < slot.next_probe_at:
                 continue
+            if slot.online and pending.get(slot.meter.id):
+                self._deliver(slot, pending[slot.meter.id])
             self.poll_meter(slot)
         self._run_commands()
         self.last_cycle_s = time.perf_counter() - started
         self.cycles += 1
         self.sink([], self.bus_outcome("polling"))
         return self.last_cycle_s
+
+    def _pending_outbox(self) -> dict:
+        if self.outbox is None:
+            return {}
+        try:
+            return self.outbox.pending([s.meter.id for s in self.slots])
+        except Exception:
+            log.exception("bus %s: cannot read the outbox", self.bus.name)
+            return {}
+
+    def _deliver(self, slot: MeterSlot, items: list) -> None:
+        """Queued recharges and controls for this meter, in order; stop at the first that
+        could not be completed (the next must not overtake it)."""
+        assert self.link is not None and self.outbox is not None
+        for item in items:
+            state = self.outbox.deliver(self.link, slot.meter.address, slot.profile,
+                                        slot.meter.serial, item)
+            if state == "pending":
+                return
 
     def bus_outcome(self, state: str, error: str = "") -> BusOutcome:
         return BusOutcome(

@@ -9,18 +9,36 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Protocol
 
+from app.core import billing
+from app.core.outbox import OutboxDelivery
 from app.core.polling import BusPoller, Command
 from app.core.writer import Listener, StorageWriter
 from app.drivers.modbus_link import LinkConfig, ModbusLink
 from app.drivers.profile import load_profile
-from app.errors import UserFacingError
+from app.drivers.token import MasterKey, load_master_key
+from app.errors import ConfigError, UserFacingError
+from app.paths import default_key_file
 from app.storage import campus, lease, readings
 from app.storage.lease import LeaseInfo
 
 log = logging.getLogger("voltkeeper.service")
+
+
+def _load_key(path: Path | None) -> MasterKey | None:
+    path = path or default_key_file()
+    if not path.exists():
+        log.warning("no master key at %s: recharges will wait until there is one", path)
+        return None
+    try:
+        return load_master_key(path)
+    except ConfigError as exc:
+        log.error("%s", exc)
+        return None
 
 
 class Startable(Protocol):
@@ -38,7 +56,8 @@ def plain_thread(target: Callable[[], None], name: str) -> Startable:
 class ReadingService:
     def __init__(self, *, role: str = "serve", thread_factory: ThreadFactory = plain_thread,
                  link_factory: Callable[[LinkConfig], ModbusLink] = ModbusLink,
-                 flush_s: float = 0.25, lease_ttl_s: float = lease.DEFAULT_TTL_S) -> None:
+                 flush_s: float = 0.25, lease_ttl_s: float = lease.DEFAULT_TTL_S,
+                 key_file: Path | None = None, billing_every_s: float = 60.0) -> None:
         self.role = role
         self.thread_factory = thread_factory
         self.link_factory = link_factory
@@ -49,6 +68,8 @@ class ReadingService:
         self._stop = threading.Event()
         self.running = False
         self.lost_lease = False
+        self.outbox = OutboxDelivery(_load_key(key_file))
+        self.billing_every_s = billing_every_s
 
     def add_listener(self, listener: Listener) -> None:
         self.writer.add_listener(listener)
@@ -63,7 +84,8 @@ class ReadingService:
                 continue
             self.pollers[bus.id] = BusPoller(bus, by_bus.get(bus.id, []), self.writer.put,
                                              baselines=baselines,
-                                             link_factory=self.link_factory)
+                                             link_factory=self.link_factory,
+                                             outbox=self.outbox)
 
     def start(self) -> tuple[bool, LeaseInfo]:
         """Take the polling lease and start every bus. (False, holder) if another has it."""
@@ -85,7 +107,17 @@ class ReadingService:
         return True, info
 
     def _renew(self) -> None:
-        while not self._stop.wait(self.lease_ttl_s / 3):
+        """Renew the lease; run billing now and then (it books closed intervals only)."""
+        last_billing = 0.0
+        while not self._stop.wait(min(self.lease_ttl_s / 3, self.billing_every_s)):
+            if time.monotonic() - last_billing >= self.billing_every_s:
+                last_billing = time.monotonic()
+                try:
+                    report = billing.bill(operator="billing")
+                    for problem in report.problems:
+                        log.warning("billing: %s", problem)
+                except Exception:
+                    log.exception("billing run failed")
             try:
                 ok, info = lease.acquire(self.role, self.lease_ttl_s)
             except Exception:

@@ -13,7 +13,7 @@ from pathlib import Path
 from peewee import SqliteDatabase
 
 from app.errors import StorageError
-from app.storage import migrations
+from app.storage import ledger, migrations
 from app.storage.models import database
 
 log = logging.getLogger("voltkeeper.storage")
@@ -36,6 +36,7 @@ def open_database(path: Path | str, *, create: bool = True) -> SqliteDatabase:
     path.parent.mkdir(parents=True, exist_ok=True)
     db = SqliteDatabase(str(path), pragmas=PRAGMAS, check_same_thread=False, timeout=10)
     database.initialize(db)
+    ledger.reset_cache()
     try:
         db.connect(reuse_if_open=True)
         migrations.upgrade(db)

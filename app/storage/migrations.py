@@ -9,7 +9,7 @@ from collections.abc import Callable
 from peewee import SqliteDatabase
 
 from app.errors import StorageError
-from app.storage.models import ALL_MODELS, Meta
+from app.storage.models import ALL_MODELS, LEDGER_MODELS, Meta
 
 log = logging.getLogger("voltkeeper.storage")
 
@@ -19,7 +19,21 @@ def _v1(db: SqliteDatabase) -> None:
     db.create_tables(ALL_MODELS)
 
 
-STEPS: list[Callable[[SqliteDatabase], None]] = [_v1]
+_APPEND_ONLY = ("ledger_txn", "ledger_entry")
+
+
+def _v2(db: SqliteDatabase) -> None:
+    """Prepaid accounts, tariffs, the double-entry ledger (append-only: triggers refuse any
+    UPDATE or DELETE of a booking), gapless counters, the durable outbox, billing state."""
+    db.create_tables(LEDGER_MODELS)
+    for table in _APPEND_ONLY:
+        for op in ("UPDATE", "DELETE"):
+            db.execute_sql(
+                f"CREATE TRIGGER {table}_no_{op.lower()} BEFORE {op} ON {table} "
+                f"BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END")
+
+
+STEPS: list[Callable[[SqliteDatabase], None]] = [_v1, _v2]
 SCHEMA_VERSION = len(STEPS)
 
 

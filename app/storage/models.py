@@ -196,3 +196,139 @@ class Lease(BaseModel):
 
 ALL_MODELS = [Meta, Node, Occupant, Bus, Meter, LatestReading, IntervalEnergy, DailyEnergy,
               Sample, CommStats, BusState, MeterEvent, Lease]
+
+
+# -- schema 2: prepaid accounts, tariffs, the ledger, recharges and the outbox ----------------
+class Account(BaseModel):
+    """A prepaid account: belongs to a room or shop; its meters are that node's meters."""
+
+    id = AutoField()
+    number = CharField(unique=True)
+    node = ForeignKeyField(Node, backref="accounts", on_delete="RESTRICT")
+    tariff_group = CharField(default="dorm")
+    mode = CharField(default="meter")  # meter: the meter keeps the money; station: we do
+    opened_at = FloatField()
+    closed_at = FloatField(null=True)
+    opened_by = CharField(default="")
+    # Taking over a meter that already holds money: the first reading's money becomes the
+    # opening balance (commissioning, replacing a vendor system).
+    adopt_meter_balance = BooleanField(default=False)
+
+
+class BookAccount(BaseModel):
+    """The chart of accounts: where every cent sits (cash drawer, clearing, prepaid, revenue)."""
+
+    id = AutoField()
+    code = CharField(unique=True)
+    kind = CharField()  # asset, liability, revenue, expense, equity
+
+
+class LedgerTxn(BaseModel):
+    """One booking: its entries sum to zero. Append-only (triggers refuse UPDATE and DELETE)."""
+
+    id = AutoField()
+    t = FloatField(index=True)
+    kind = CharField()  # recharge, consumption, allowance, refund, correction, opening, ...
+    account = ForeignKeyField(Account, null=True, backref="txns", on_delete="RESTRICT")
+    operator = CharField()
+    memo = TextField(default="")
+    reference = CharField(null=True, unique=True)  # external payment id: imports apply once
+    method = CharField(default="")  # cash, campus_card, wechat, alipay, bank
+    corrects = IntegerField(null=True)  # the txn a correction reverses
+
+
+class LedgerEntry(BaseModel):
+    id = AutoField()
+    txn = ForeignKeyField(LedgerTxn, backref="entries", on_delete="RESTRICT")
+    book = ForeignKeyField(BookAccount, on_delete="RESTRICT")
+    account = ForeignKeyField(Account, null=True, on_delete="RESTRICT", index=True)
+    amount_cents = BigIntegerField()  # debit positive, credit negative
+
+
+class Tariff(BaseModel):
+    """A tariff version for a group, in force from ``starts_on`` until the next version."""
+
+    id = AutoField()
+    group = CharField()
+    starts_on = CharField()  # YYYY-MM-DD, local
+    price = CharField()  # Decimal text, yuan/kWh (first tier for tiered)
+    tiers = TextField(default="")  # JSON [[up_to_kwh or null, price], ...] by monthly use
+    allowance_kwh = CharField(default="0")  # free kWh per account per month
+    created_at = FloatField()
+    created_by = CharField(default="")
+
+    class Meta:
+        indexes = ((("group", "starts_on"), True),)
+
+
+class Counter(BaseModel):
+    """Gapless counters (receipt numbers): bumped inside the booking's transaction."""
+
+    name = CharField(primary_key=True)
+    value = BigIntegerField(default=0)
+
+
+class MeterPurchase(BaseModel):
+    """The last purchase count the station gave a token for, per meter."""
+
+    meter = ForeignKeyField(Meter, primary_key=True, on_delete="CASCADE")
+    last_count = IntegerField(default=0)
+
+
+class Outbox(BaseModel):
+    """Commands for meters that must survive a crash: written with their booking, delivered by
+    the process that polls the meter's bus, confirmed by reading the meter back."""
+
+    id = AutoField()
+    meter = ForeignKeyField(Meter, on_delete="CASCADE", index=True)
+    action = CharField()  # recharge, trip, close
+    amount_cents = BigIntegerField(default=0)
+    purchase_count = IntegerField(null=True)
+    txn = ForeignKeyField(LedgerTxn, null=True, on_delete="RESTRICT")
+    receipt_no = BigIntegerField(null=True, unique=True)
+    state = CharField(default="pending", index=True)  # pending, applied, failed
+    attempts = IntegerField(default=0)
+    last_error = TextField(default="")
+    created_at = FloatField()
+    updated_at = FloatField()
+
+
+class BillingCursor(BaseModel):
+    """Up to where a meter's interval energy has been billed (exclusive interval start)."""
+
+    meter = ForeignKeyField(Meter, primary_key=True, on_delete="CASCADE")
+    billed_until = IntegerField()
+
+
+class BillingMonth(BaseModel):
+    """Per account and month: energy so far (tiers, allowance) and the exact cost carried so
+    that the month's booked cents equal its exact cost rounded once."""
+
+    account = ForeignKeyField(Account, on_delete="CASCADE")
+    month = CharField()  # YYYY-MM
+    energy_wh = BigIntegerField(default=0)
+    exact_cost = CharField(default="0")  # Decimal yuan
+    booked_cents = BigIntegerField(default=0)
+    exact_allowance = CharField(default="0")
+    booked_allowance_cents = BigIntegerField(default=0)
+
+    class Meta:
+        primary_key = CompositeKey("account", "month")
+
+
+class Alarm(BaseModel):
+    """Alarms for the alarm list (reconciliation now; low balance and others later)."""
+
+    id = AutoField()
+    t = FloatField(index=True)
+    kind = CharField()
+    level = IntegerField(default=1)
+    meter = ForeignKeyField(Meter, null=True, on_delete="CASCADE")
+    account = ForeignKeyField(Account, null=True, on_delete="CASCADE")
+    message = TextField()
+    data = TextField(default="")
+    cleared_at = FloatField(null=True)
+
+
+LEDGER_MODELS = [Account, BookAccount, LedgerTxn, LedgerEntry, Tariff, Counter, MeterPurchase,
+                 Outbox, BillingCursor, BillingMonth, Alarm]

@@ -1,0 +1,265 @@
+"""Billing: consumption from stored interval energy, at the tariff in force then.
+
+Each closed 15-minute interval of an open account's meters is priced with the tariff version in
+force on its day, tiers counted on the month's use so far and the month's free allowance used
+first. The exact Decimal cost is carried per account and month; what is booked is the rounded
+running total minus what was booked before, so a month's charges equal its exact cost rounded
+once, to the cent, however many billing runs it took.
+
+Also here: the two money modes. ``meter`` accounts (the meter keeps the money): the allowance is
+given back to the meter as a token, and a meter whose money drifts from the ledger beyond a
+tolerance raises a reconciliation alarm. ``station`` accounts: the station trips the meters at
+a zero balance and closes them when money returns.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from app.core.energy import INTERVAL_S, interval_start, local_day
+from app.core.money import format_cents, to_cents
+from app.core.tariffs import TariffVersion, tiers_from_json, version_in_force
+from app.i18n import _
+from app.storage import accounts as store
+from app.storage import ledger
+from app.storage.models import (
+    Alarm,
+    BillingCursor,
+    BillingMonth,
+    IntervalEnergy,
+    LatestReading,
+    database,
+)
+
+log = logging.getLogger("voltkeeper.billing")
+RECONCILE_TOLERANCE_CENTS = 200
+RECONCILE_MAX_AGE_S = 600.0
+
+
+@dataclass
+class BillingReport:
+    accounts: int = 0
+    intervals: int = 0
+    charged_cents: int = 0
+    allowance_cents: int = 0
+    adopted: int = 0
+    problems: list[str] = field(default_factory=list)
+    alarms: int = 0
+    commands: int = 0
+
+
+def load_tariffs() -> dict[str, list[TariffVersion]]:
+    out: dict[str, list[TariffVersion]] = {}
+    for row in store.tariff_rows():
+        out.setdefault(row["group"], []).append(TariffVersion(
+            row["group"], row["starts_on"], Decimal(row["price"]),
+            tiers_from_json(row["tiers"]), Decimal(row["allowance_kwh"])))
+    return out
+
+
+def set_tariff(version: TariffVersion, created_by: str) -> int:
+    """Add a tariff version. A version may not start on a day already billed (no retroactive
+    change): the day must be today or later."""
+    from app.errors import UserFacingError
+
+    if version.starts_on < local_day(time.time()):
+        raise UserFacingError(_("a tariff change applies from today or later, never back"))
+    from app.core.tariffs import tiers_to_json
+
+    return store.insert_tariff(version.group, version.starts_on, str(version.price),
+                               tiers_to_json(version.tiers), str(version.allowance_kwh),
+                               created_by)
+
+
+def _adopt(report: BillingReport, operator: str) -> None:
+    for acct_id in store.accounts_to_adopt():
+        acct = store.get_account(acct_id)
+        meters = store.meters_of_node(acct.node_id)
+        if len(meters) != 1:
+            continue
+        meter_id = meters[0][0]
+        money, _count, read_at = store.meter_money(meter_id)
+        if money is None or read_at is None:
+            continue  # not read yet
+        with database.atomic():
+            if money:
+                ledger.post("opening", [("equity:opening", None, money),
+                                        ("prepaid", acct_id, -money)],
+                            operator=operator, account_id=acct_id,
+                            memo=_("balance taken over from the meter"))
+            # bill from the interval after the reading: the meter already charged before it
+            BillingCursor.insert(meter=meter_id,
+                                 billed_until=interval_start(read_at) + INTERVAL_S) \
+                .on_conflict_replace().execute()
+            store.adopted(acct_id)
+        report.adopted += 1
+
+
+def bill(now: float | None = None, operator: str = "billing") -> BillingReport:
+    """Bill every open account's closed intervals up to ``now``. Safe to run any time."""
+    now = time.time() if now is None else now
+    until = interval_start(now)
+    report = BillingReport()
+    _adopt(report, operator)
+    tariffs = load_tariffs()
+    for acct in store.open_accounts():
+        if acct.id in store.accounts_to_adopt():
+            continue
+        try:
+            _bill_account(acct, until, tariffs.get(acct.tariff_group, []), operator, report)
+        except _NoTariff as exc:
+            report.problems.append(str(exc))
+    return report
+
+
+class _NoTariff(Exception):
+    pass
+
+
+def _bill_account(acct, until: int, versions: list[TariffVersion], operator: str,
+                  report: BillingReport) -> None:
+    meters = store.meters_of_node(acct.node_id)
+    if not meters:
+        return
+    meter_ids = [m[0] for m in meters]
+    opened = interval_start(acct.opened_at)
+    cursors = {c.meter_id: c.billed_until
+               for c in BillingCursor.select().where(BillingCursor.meter.in_(meter_ids))}
+    energy: dict[int, int] = {}
+    for mid in meter_ids:
+        start = max(cursors.get(mid, opened), opened)
+        q = IntervalEnergy.select(IntervalEnergy.start, IntervalEnergy.energy_wh).where(
+            (IntervalEnergy.meter == mid) & (IntervalEnergy.start >= start)
+            & (IntervalEnergy.start < until)).tuples()
+        for s, wh in q:
+            energy[s] = energy.get(s, 0) + wh
+    months: dict[str, BillingMonth] = {}
+    for start in sorted(energy):
+        day = local_day(start)
+        version = version_in_force(versions, day)
+        if version is None:
+            raise _NoTariff(_("no tariff for group {group} on {day}").format(
+                group=acct.tariff_group, day=day))
+        month = day[:7]
+        bm = months.get(month)
+        if bm is None:
+            bm = BillingMonth.get_or_none((BillingMonth.account == acct.id)
+                                          & (BillingMonth.month == month))
+            if bm is None:
+                bm = BillingMonth(account=acct.id, month=month)
+            months[month] = bm
+        cost, allowance = version.charge(int(bm.energy_wh), energy[start])
+        bm.energy_wh = int(bm.energy_wh) + energy[start]
+        bm.exact_cost = str(Decimal(bm.exact_cost) + cost)
+        bm.exact_allowance = str(Decimal(bm.exact_allowance) + allowance)
+        report.intervals += 1
+    with database.atomic():
+        for bm in months.values():
+            charge = to_cents(Decimal(bm.exact_cost)) - int(bm.booked_cents)
+            allow = to_cents(Decimal(bm.exact_allowance)) - int(bm.booked_allowance_cents)
+            if charge:
+                ledger.post("consumption", [("prepaid", acct.id, charge),
+                                            ("revenue:electricity", None, -charge)],
+                            operator=operator, account_id=acct.id,
+                            memo=_("electricity {month}").format(month=bm.month))
+                report.charged_cents += charge
+            if allow:
+                ledger.post("allowance", [("expense:allowance", None, allow),
+                                          ("revenue:electricity", None, -allow)],
+                            operator=operator, account_id=acct.id,
+                            memo=_("free allowance {month}").format(month=bm.month))
+                report.allowance_cents += allow
+                if acct.mode == "meter":
+                    # the meter charged these kWh itself: give their value back to it
+                    _queue_recharge_token(meters[0][0], allow, None)
+                    report.commands += 1
+            bm.booked_cents = int(bm.booked_cents) + charge
+            bm.booked_allowance_cents = int(bm.booked_allowance_cents) + allow
+            BillingMonth.insert(account=acct.id, month=bm.month, energy_wh=bm.energy_wh,
+                                exact_cost=bm.exact_cost, booked_cents=bm.booked_cents,
+                                exact_allowance=bm.exact_allowance,
+                                booked_allowance_cents=bm.booked_allowance_cents) \
+                .on_conflict_replace().execute()
+        for mid in meter_ids:
+            BillingCursor.insert(meter=mid, billed_until=until).on_conflict_replace().execute()
+    report.accounts += 1
+    if acct.mode == "station":
+        report.commands += enforce_station_balance(acct.id)
+    else:
+        report.alarms += reconcile(acct.id)
+
+
+def _queue_recharge_token(meter_id: int, cents: int, txn_id: int | None,
+                          receipt_no: int | None = None) -> int:
+    _money, count, _t = store.meter_money(meter_id)
+    purchase = store.allocate_purchase_count(meter_id, count)
+    return store.add_outbox(meter_id, "recharge", amount_cents=cents, purchase_count=purchase,
+                            txn_id=txn_id, receipt_no=receipt_no)
+
+
+def enforce_station_balance(account_id: int) -> int:
+    """Station-keeps-money accounts: trip the meters at a zero balance, close them when money
+    returns. Returns how many commands were queued."""
+    acct = store.get_account(account_id)
+    bal = ledger.balance(account_id)
+    queued = 0
+    for meter_id, *_rest in store.meters_of_node(acct.node_id):
+        row = LatestReading.get_or_none(LatestReading.meter == meter_id)
+        if row is None or row.control_mode == "keep_power":
+            continue
+        pending = {i.action for i in store.pending_outbox([meter_id])}
+        if bal <= 0 and row.control_mode != "forced_trip" and "trip" not in pending:
+            store.add_outbox(meter_id, "trip")
+            queued += 1
+        elif bal > 0 and row.control_mode == "forced_trip" and "close" not in pending:
+            store.add_outbox(meter_id, "close")
+            queued += 1
+    return queued
+
+
+def reconcile(account_id: int, tolerance_cents: int = RECONCILE_TOLERANCE_CENTS,
+              now: float | None = None) -> int:
+    """Meter-keeps-money accounts: compare the meter's money with the ledger. Returns 1 if a
+    reconciliation alarm was raised."""
+    now = time.time() if now is None else now
+    acct = store.get_account(account_id)
+    meters = store.meters_of_node(acct.node_id)
+    if len(meters) != 1:
+        return 0
+    meter_id = meters[0][0]
+    money, _count, read_at = store.meter_money(meter_id)
+    if money is None or read_at is None or now - read_at > RECONCILE_MAX_AGE_S:
+        return 0
+    if store.pending_count(meter_id):
+        return 0  # money on its way: compare once it has arrived
+    bal = ledger.balance(account_id)
+    # what the meter charged in the interval not billed yet
+    cursor = BillingCursor.get_or_none(BillingCursor.meter == meter_id)
+    unbilled_wh = 0
+    if cursor is not None:
+        unbilled_wh = sum(wh for (wh,) in IntervalEnergy.select(IntervalEnergy.energy_wh).where(
+            (IntervalEnergy.meter == meter_id)
+            & (IntervalEnergy.start >= cursor.billed_until)).tuples())
+    versions = load_tariffs().get(acct.tariff_group, [])
+    version = version_in_force(versions, local_day(now))
+    unbilled = to_cents(Decimal(unbilled_wh) / 1000 * version.price) if version else 0
+    diff = money - (bal - unbilled)
+    if abs(diff) <= tolerance_cents:
+        return 0
+    open_alarm = Alarm.select().where((Alarm.account == account_id)
+                                      & (Alarm.kind == "reconciliation")
+                                      & Alarm.cleared_at.is_null()).exists()
+    if open_alarm:
+        return 0
+    Alarm.insert(t=now, kind="reconciliation", level=2, meter=meter_id, account=account_id,
+                 message=_("meter money {meter} differs from the ledger {ledger} by {diff}: "
+                           "possible tampering or theft").format(
+                     meter=format_cents(money), ledger=format_cents(bal - unbilled),
+                     diff=format_cents(diff)),
+                 data=f"meter_cents={money};ledger_cents={bal - unbilled}").execute()
+    log.warning("reconciliation alarm for account %s: meter %s, ledger %s", account_id, money,
+                bal - unbilled)
+    return 1

@@ -1,0 +1,89 @@
+"""Delivering the outbox: what the polling process does with queued recharges and controls.
+
+Run by the meter's bus poller, in its thread, with its link. A recharge is confirmed by the
+meter's purchase count: once the meter's count has reached the token's, the token is applied,
+whether this attempt or an earlier one (whose reply was lost) did it. Items of one meter go in
+order, because each token's purchase count must be the meter's next.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from app.drivers.modbus_link import ModbusLink
+from app.drivers.profile import MeterProfile
+from app.drivers.token import MasterKey, TokenStatus, make_token
+from app.errors import DriverError, LinkDown
+from app.storage import accounts as store
+from app.storage.accounts import OutboxItem
+from app.storage.models import Alarm, Outbox
+
+log = logging.getLogger("voltkeeper.outbox")
+
+#: Token refusals that no retry will cure.
+FATAL = {TokenStatus.BAD_MAC, TokenStatus.FOREIGN, TokenStatus.BAD_FORMAT,
+         TokenStatus.UNKNOWN_KEY, TokenStatus.BAD_AMOUNT}
+CONTROL_EXPECT = {"trip": "forced_trip", "close": "auto", "keep_power_on": "keep_power",
+                  "keep_power_off": "auto"}
+
+
+class OutboxDelivery:
+    def __init__(self, master_key: MasterKey | None) -> None:
+        self.master_key = master_key
+
+    def pending(self, meter_ids: list[int]) -> dict[int, list[OutboxItem]]:
+        out: dict[int, list[OutboxItem]] = {}
+        for item in store.pending_outbox(meter_ids):
+            out.setdefault(item.meter_id, []).append(item)
+        return out
+
+    def deliver(self, link: ModbusLink, unit: int, profile: MeterProfile, serial: str,
+                item: OutboxItem) -> str:
+        """Try one item; returns its state afterwards. LinkDown propagates (the bus is down)."""
+        try:
+            if item.action == "recharge":
+                state, error = self._recharge(link, unit, profile, serial, item)
+            elif item.action in CONTROL_EXPECT:
+                link.control(unit, profile, item.action)
+                mode = link.read_points(unit, profile, ["control_mode"])["control_mode"]
+                ok = mode == CONTROL_EXPECT[item.action]
+                state, error = ("applied", "") if ok else ("pending", f"meter reports {mode}")
+            else:
+                state, error = "failed", f"unknown action {item.action!r}"
+        except LinkDown:
+            raise
+        except DriverError as exc:
+            state, error = "pending", str(exc)
+        store.set_outbox_state(item.id, state, error, attempt=True)
+        if state == "failed":
+            Alarm.insert(t=item.created_at, kind="command_failed", level=2, meter=item.meter_id,
+                         message=f"{item.action} for meter {item.meter_id} failed: {error}",
+                         data=f"outbox={item.id}").execute()
+            log.error("outbox %s (%s on meter %s) failed: %s", item.id, item.action,
+                      item.meter_id, error)
+        return state
+
+    def _recharge(self, link: ModbusLink, unit: int, profile: MeterProfile, serial: str,
+                  item: OutboxItem) -> tuple[str, str]:
+        if self.master_key is None:
+            return "pending", "no master key on this station: recharges cannot be sent"
+        if not profile.can("recharge"):
+            return "failed", f"{profile.model} takes no recharge"
+        count = int(link.read_points(unit, profile, ["purchase_count"])["purchase_count"])
+        assert item.purchase_count is not None
+        if count >= item.purchase_count:
+            return "applied", ""
+        if item.purchase_count > count + 1:
+            # an earlier token never reached the meter and was given up: take the next count
+            Outbox.update(purchase_count=count + 1).where(Outbox.id == item.id).execute()
+            item = store.outbox_item(item.id)  # type: ignore[assignment]
+            assert item is not None and item.purchase_count is not None
+        token = make_token(self.master_key, serial, item.amount_cents, item.purchase_count)
+        link.control(unit, profile, "recharge", token)
+        back = link.read_points(unit, profile, ["purchase_count", "token_status"])
+        if int(back["purchase_count"]) >= item.purchase_count:
+            return "applied", ""
+        status = TokenStatus(int(back["token_status"]))
+        if status in FATAL:
+            return "failed", f"meter refused the token: {status.name}"
+        return "pending", f"meter reports {status.name}"

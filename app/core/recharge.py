@@ -1,0 +1,113 @@
+"""Selling electricity (recharge, 售电): booked, queued for the meter, applied exactly once.
+
+The booking, its gapless receipt number and the command for the meter are written in one
+database transaction (a durable outbox). Whichever process polls the meter's bus delivers the
+command (``core/outbox.py``) and confirms it by reading the meter back; a meter that is offline
+gets it when it answers again, and the purchase count in the token makes a retry harmless.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from app.core.billing import _queue_recharge_token, enforce_station_balance
+from app.core.money import format_cents
+from app.errors import UserFacingError
+from app.i18n import N_, _
+from app.storage import accounts as store
+from app.storage import ledger
+from app.storage.accounts import AccountRecord
+from app.storage.ledger import METHOD_BOOKS
+from app.storage.models import database
+
+METHODS = {"cash": N_("cash"), "campus_card": N_("campus card"), "wechat": N_("WeChat"),
+           "alipay": N_("Alipay"), "bank": N_("bank transfer")}
+#: Defaults for the desk; the settings may lower or raise them.
+MAX_RECHARGE_CENTS = 2_000_00
+CONFIRM_ABOVE_CENTS = 500_00
+
+
+@dataclass(frozen=True)
+class RechargeResult:
+    txn_id: int
+    receipt_no: int
+    account_id: int
+    room: str
+    amount_cents: int
+    method: str
+    operator: str
+    t: float
+    outbox_id: int | None
+    balance_cents: int
+
+
+def validate_amount(cents: int | None, maximum: int = MAX_RECHARGE_CENTS) -> int:
+    """The desk's rules for an amount: present, positive, at most ``maximum``."""
+    if cents is None:
+        raise UserFacingError(_("enter an amount"))
+    if isinstance(cents, bool) or not isinstance(cents, int):
+        raise UserFacingError(_("an amount is a whole number of fen"))
+    if cents <= 0:
+        raise UserFacingError(_("the amount must be more than zero"))
+    if cents > maximum:
+        raise UserFacingError(_("at most {max} per recharge").format(max=format_cents(maximum)))
+    return cents
+
+
+def find_account(text: str) -> AccountRecord:
+    """The one open account a room number, account number, occupant name or student number
+    names; refuses none or several with a message listing them."""
+    found = store.find_accounts(text)
+    exact = [a for a in found if a.room == text.strip() or a.number == text.strip()]
+    if len(exact) == 1:
+        return exact[0]
+    if not found:
+        raise UserFacingError(_("no open account matches {text!r}").format(text=text))
+    if len(found) > 1:
+        rooms = ", ".join(a.room for a in found[:8])
+        raise UserFacingError(_("{text!r} matches several accounts: {rooms}").format(
+            text=text, rooms=rooms))
+    return found[0]
+
+
+def recharge(account_id: int, amount_cents: int, method: str, operator: str, *,
+             reference: str | None = None, maximum: int = MAX_RECHARGE_CENTS,
+             memo: str = "", t: float | None = None) -> RechargeResult:
+    """Book a recharge and queue it for the meter, in one transaction."""
+    validate_amount(amount_cents, maximum)
+    if method not in METHOD_BOOKS:
+        raise UserFacingError(_("unknown payment method {method!r} (use: {known})").format(
+            method=method, known=", ".join(METHOD_BOOKS)))
+    if not operator.strip():
+        raise UserFacingError(_("a recharge names its operator"))
+    acct = store.get_account(account_id)
+    if acct is None or not acct.is_open:
+        raise UserFacingError(_("no open account {id}").format(id=account_id))
+    t = time.time() if t is None else t
+    outbox_id = None
+    with database.atomic():
+        txn = ledger.post("recharge", [(METHOD_BOOKS[method], None, amount_cents),
+                                       ("prepaid", account_id, -amount_cents)],
+                          operator=operator, account_id=account_id, method=method,
+                          reference=reference, memo=memo, t=t)
+        receipt = ledger.next_counter("receipt")
+        if acct.mode == "meter":
+            meters = store.meters_of_node(acct.node_id)
+            if len(meters) != 1:
+                raise UserFacingError(_("{room}: a meter-keeps-money account needs one meter")
+                                      .format(room=acct.room))
+            outbox_id = _queue_recharge_token(meters[0][0], amount_cents, txn, receipt)
+        balance = ledger.balance(account_id)
+    if acct.mode == "station":
+        enforce_station_balance(account_id)
+    return RechargeResult(txn, receipt, account_id, acct.room, amount_cents, method, operator, t,
+                          outbox_id, balance)
+
+
+def delivery_state(result: RechargeResult) -> str:
+    """pending, applied or failed for a meter's token; ``booked`` for a station account."""
+    if result.outbox_id is None:
+        return "booked"
+    item = store.outbox_item(result.outbox_id)
+    return item.state if item else "failed"

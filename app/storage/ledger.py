@@ -1,0 +1,153 @@
+"""The double-entry ledger in the database: posting bookings and deriving balances.
+
+A booking (``LedgerTxn``) has entries on book accounts that sum to zero (debit positive, credit
+negative). A prepaid account's balance is what the station owes it: minus the sum of its entries
+on the ``prepaid`` liability. Nothing is ever updated or deleted (database triggers refuse it);
+a correction is a new booking.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from peewee import IntegrityError, fn
+
+from app.errors import StorageError, UserFacingError
+from app.storage.models import BookAccount, Counter, LedgerEntry, LedgerTxn, database
+
+#: The chart of accounts.
+BOOKS = {
+    "cash": "asset",  # the front desk's drawer
+    "clearing:campus_card": "asset",
+    "clearing:wechat": "asset",
+    "clearing:alipay": "asset",
+    "bank": "asset",
+    "prepaid": "liability",  # money held for each account (per account)
+    "carried": "liability",  # money carried to a resident's next term
+    "revenue:electricity": "revenue",
+    "expense:allowance": "expense",  # the value of free allowance kWh, paid by the campus
+    "equity:opening": "equity",  # balances adopted when an account is opened
+}
+METHOD_BOOKS = {"cash": "cash", "campus_card": "clearing:campus_card",
+                "wechat": "clearing:wechat", "alipay": "clearing:alipay", "bank": "bank"}
+
+Entry = tuple[str, int | None, int]  # (book code, prepaid account id or None, cents)
+
+
+class DuplicateReference(UserFacingError):
+    """A payment with this external reference is already booked."""
+
+
+@dataclass(frozen=True)
+class TxnRecord:
+    id: int
+    t: float
+    kind: str
+    account_id: int | None
+    operator: str
+    memo: str
+    reference: str | None
+    method: str
+    amount_cents: int  # the effect on the account's balance (+ credit to the resident)
+
+
+_book_ids: dict[str, int] = {}
+
+
+def _book_id(code: str) -> int:
+    if code not in BOOKS:
+        raise ValueError(f"no book account {code!r}")
+    if code not in _book_ids or database.obj is None:
+        row = BookAccount.get_or_none(BookAccount.code == code)
+        if row is None:
+            row_id = BookAccount.insert(code=code, kind=BOOKS[code]).execute()
+        else:
+            row_id = row.id
+        _book_ids[code] = row_id
+    return _book_ids[code]
+
+
+def reset_cache() -> None:
+    """Forget cached ids (another database was opened)."""
+    _book_ids.clear()
+
+
+def post(kind: str, entries: list[Entry], *, operator: str, account_id: int | None = None,
+         memo: str = "", reference: str | None = None, method: str = "",
+         corrects: int | None = None, t: float | None = None) -> int:
+    """Book one transaction. Refuses entries that do not sum to zero or are not whole cents."""
+    if not entries:
+        raise ValueError("a booking needs entries")
+    for _code, _acct, cents in entries:
+        if isinstance(cents, bool) or not isinstance(cents, int):
+            raise TypeError(f"ledger amounts are integer cents, not {type(cents).__name__}")
+    if sum(c for _, _, c in entries) != 0:
+        raise ValueError(f"unbalanced booking: {entries}")
+    if not operator:
+        raise ValueError("every booking names its operator")
+    with database.atomic():
+        try:
+            txn_id = LedgerTxn.insert(
+                t=time.time() if t is None else t, kind=kind, account=account_id,
+                operator=operator, memo=memo, reference=reference, method=method,
+                corrects=corrects).execute()
+        except IntegrityError:
+            if reference is not None and LedgerTxn.select().where(
+                    LedgerTxn.reference == reference).exists():
+                raise DuplicateReference(f"payment {reference} is already booked") from None
+            raise
+        LedgerEntry.insert_many([
+            {"txn": txn_id, "book": _book_id(code), "account": acct, "amount_cents": cents}
+            for code, acct, cents in entries if cents != 0
+        ]).execute()
+    return txn_id
+
+
+def balance(account_id: int) -> int:
+    """What the station holds for the account, in cents (derived, never stored)."""
+    total = (LedgerEntry.select(fn.COALESCE(fn.SUM(LedgerEntry.amount_cents), 0))
+             .where((LedgerEntry.account == account_id)
+                    & (LedgerEntry.book == _book_id("prepaid"))).scalar())
+    return -int(total)
+
+
+def balances() -> dict[int, int]:
+    q = (LedgerEntry.select(LedgerEntry.account, fn.SUM(LedgerEntry.amount_cents))
+         .where((LedgerEntry.book == _book_id("prepaid")) & LedgerEntry.account.is_null(False))
+         .group_by(LedgerEntry.account).tuples())
+    return {acct: -int(total) for acct, total in q}
+
+
+def trial_balance() -> dict[str, int]:
+    """Sum per book account; all of them together are zero in a sound ledger."""
+    q = (LedgerEntry.select(BookAccount.code, fn.SUM(LedgerEntry.amount_cents))
+         .join(BookAccount).group_by(BookAccount.code).tuples())
+    return {code: int(total) for code, total in q}
+
+
+def unbalanced_txns() -> list[int]:
+    q = (LedgerEntry.select(LedgerEntry.txn).group_by(LedgerEntry.txn)
+         .having(fn.SUM(LedgerEntry.amount_cents) != 0).tuples())
+    return [t for (t,) in q]
+
+
+def txns(account_id: int, limit: int = 200) -> list[TxnRecord]:
+    prepaid = _book_id("prepaid")
+    q = (LedgerTxn.select(LedgerTxn, fn.COALESCE(fn.SUM(LedgerEntry.amount_cents), 0)
+                          .alias("effect"))
+         .join(LedgerEntry).where((LedgerEntry.account == account_id)
+                                  & (LedgerEntry.book == prepaid))
+         .group_by(LedgerTxn.id).order_by(LedgerTxn.id.desc()).limit(limit))
+    return [TxnRecord(r.id, r.t, r.kind, r.account_id, r.operator, r.memo, r.reference,
+                      r.method, -int(r.effect)) for r in q]
+
+
+def next_counter(name: str) -> int:
+    """The next number of a gapless counter. Call inside the booking's transaction: a rollback
+    takes the number back with the booking, so no number is skipped."""
+    if not database.in_transaction():
+        raise StorageError("a gapless counter is only taken inside a transaction")
+    Counter.insert(name=name, value=0).on_conflict_ignore().execute()
+    Counter.update(value=Counter.value + 1).where(Counter.name == name).execute()
+    return int(Counter.get(Counter.name == name).value)

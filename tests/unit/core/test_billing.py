@@ -1,0 +1,231 @@
+"""Tariffs, billing and the ledger on a real SQLite file: hand-computed bills to the cent."""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from app.core import accounts, billing
+from app.core.energy import INTERVAL_S, local_day
+from app.core.recharge import recharge
+from app.core.tariffs import TariffVersion
+from app.errors import UserFacingError
+from app.storage import accounts as store
+from app.storage import campus, ledger, readings
+from app.storage.db import open_database
+from app.storage.models import Alarm, LedgerEntry, LedgerTxn, database
+from app.storage.readings import PollOutcome
+
+# a fixed month, far from any DST question: November 2026, local midnight
+MONTH0 = time.mktime((2026, 11, 1, 0, 0, 0, 0, 0, -1))
+
+
+@pytest.fixture
+def db(tmp_path):
+    d = open_database(tmp_path / "bill.db")
+    yield d
+    d.close()
+
+
+def _room(code="1-101", meters=1):
+    root = campus.add_node(None, "campus", "c")
+    room = campus.add_node(root, "room", code, code)
+    bus = campus.add_bus(f"B-{code}", "tcp://127.0.0.1:1")
+    ids = [campus.add_meter(bus, i + 1, "acrel-ddsy1352", f"3100000010{i:02d}", room)
+           for i in range(meters)]
+    return room, ids
+
+
+def _tariff(group="dorm", starts_on="2026-01-01", price="0.588", tiers=(), allowance="0"):
+    v = TariffVersion(group, starts_on, Decimal(price),
+                      tuple((None if b is None else Decimal(b), Decimal(p)) for b, p in tiers),
+                      Decimal(allowance))
+    from app.core.tariffs import tiers_to_json
+
+    store.insert_tariff(v.group, v.starts_on, str(v.price), tiers_to_json(v.tiers),
+                        str(v.allowance_kwh), "test")
+
+
+def _use(meter_id, start, wh):
+    readings.write_batch([PollOutcome(meter_id, start + 1.0, True, intervals=[(int(start), wh)],
+                                      days=[(local_day(start), wh)])])
+
+
+def test_flat_month_equals_energy_times_price(db):
+    room, (meter,) = _room()
+    _tariff(price="0.588")
+    acct = accounts.open_account(room, "desk", mode="station", t=MONTH0)
+    # 30 days x 96 intervals of 37 Wh = 106.560 kWh -> 62.657 28 -> 62.66
+    for k in range(30 * 96):
+        _use(meter, MONTH0 + k * INTERVAL_S, 37)
+    billing.bill(now=MONTH0 + 30 * 86400 + 1)
+    assert ledger.balance(acct) == -6266
+    # many small billing runs carry the rounding: same total
+    txns = ledger.txns(acct)
+    assert sum(t.amount_cents for t in txns) == -6266
+
+
+def test_runs_carry_rounding(db):
+    room, (meter,) = _room()
+    _tariff(price="0.588")
+    acct = accounts.open_account(room, "desk", mode="station", t=MONTH0)
+    for k in range(200):  # 200 intervals of 3 Wh: each 0.001764 yuan, rounds to 0 alone
+        _use(meter, MONTH0 + k * INTERVAL_S, 3)
+        billing.bill(now=MONTH0 + (k + 1) * INTERVAL_S)
+    # 0.6 kWh x 0.588 = 0.3528 -> 35 cents, not 0
+    assert ledger.balance(acct) == -35
+
+
+def test_tiered_and_allowance(db):
+    room, (meter,) = _room()
+    # first 10 kWh free, then 0.50 up to 50 kWh of monthly use, then 0.80
+    _tariff(price="0.50", tiers=(("50", "0.50"), (None, "0.80")), allowance="10")
+    acct = accounts.open_account(room, "desk", mode="station", t=MONTH0)
+    _use(meter, MONTH0, 30_000)  # 30 kWh
+    _use(meter, MONTH0 + INTERVAL_S, 40_000)  # 40 more: 20 at 0.50, 20 at 0.80
+    report = billing.bill(now=MONTH0 + 2 * INTERVAL_S)
+    # hand: 10 free (value 5.00), 20 x 0.50 = 10.00, 20 x 0.50 = 10.00, 20 x 0.80 = 16.00
+    assert ledger.balance(acct) == -3600
+    assert report.allowance_cents == 500
+    assert ledger.trial_balance()["expense:allowance"] == 500
+
+
+def test_tariff_change_mid_month_splits_at_the_interval(db):
+    room, (meter,) = _room()
+    _tariff(price="0.50", starts_on="2026-01-01")
+    _tariff(price="0.60", starts_on="2026-11-16")
+    acct = accounts.open_account(room, "desk", mode="station", t=MONTH0)
+    for day in range(30):
+        _use(meter, MONTH0 + day * 86400 + 12 * 3600, 10_000)  # 10 kWh a day at noon
+    billing.bill(now=MONTH0 + 30 * 86400)
+    # 15 days at 0.50 and 15 at 0.60: 75 + 90 = 165.00
+    assert ledger.balance(acct) == -16500
+
+
+def test_no_tariff_is_reported_not_guessed(db):
+    room, (meter,) = _room()
+    accounts.open_account(room, "desk", mode="station", t=MONTH0)
+    _use(meter, MONTH0, 1000)
+    report = billing.bill(now=MONTH0 + INTERVAL_S)
+    assert report.problems and "no tariff" in report.problems[0]
+
+
+def test_recharge_close_and_settle(db):
+    room, (meter,) = _room()
+    _tariff()
+    acct = accounts.open_account(room, "desk", mode="meter", t=MONTH0)
+    r = recharge(acct, 5000, "cash", "alice")
+    r2 = recharge(acct, 1234, "wechat", "alice")
+    assert r2.receipt_no == r.receipt_no + 1
+    assert ledger.balance(acct) == 6234
+    items = store.outbox_items(meter)
+    assert [(i.action, i.amount_cents, i.purchase_count) for i in items] == [
+        ("recharge", 5000, 1), ("recharge", 1234, 2)]
+    s = accounts.settle_and_close(acct, "alice", "refund")
+    assert s.balance_cents == 6234 and ledger.balance(acct) == 0
+    assert ledger.trial_balance()["cash"] == 5000 - 6234
+    with pytest.raises(UserFacingError):
+        recharge(acct, 100, "cash", "alice")
+
+
+@pytest.mark.parametrize("amount", [0, -1, 10_000_00])
+def test_recharge_refuses_bad_amounts(db, amount):
+    room, _ = _room()
+    acct = accounts.open_account(room, "desk")
+    with pytest.raises(UserFacingError):
+        recharge(acct, amount, "cash", "alice")
+    assert ledger.balance(acct) == 0
+
+
+def test_ledger_is_append_only(db):
+    room, _ = _room()
+    acct = accounts.open_account(room, "desk")
+    recharge(acct, 100, "cash", "alice")
+    with pytest.raises(Exception, match="append-only"):
+        LedgerEntry.update(amount_cents=1).execute()
+    with pytest.raises(Exception, match="append-only"):
+        LedgerTxn.delete().execute()
+    with pytest.raises(ValueError, match="unbalanced"):
+        ledger.post("correction", [("cash", None, 5), ("prepaid", acct, -4)], operator="x")
+
+
+def test_station_mode_trips_at_zero(db):
+    room, (meter,) = _room()
+    _tariff()
+    acct = accounts.open_account(room, "desk", mode="station", t=MONTH0)
+    readings.write_batch([PollOutcome(meter, MONTH0, True, latest={"control_mode": "auto"})])
+    _use(meter, MONTH0, 1000)
+    billing.bill(now=MONTH0 + INTERVAL_S)
+    assert [i.action for i in store.pending_outbox([meter])] == ["trip"]
+    readings.write_batch([PollOutcome(meter, MONTH0 + 2, True,
+                                      latest={"control_mode": "forced_trip"})])
+    store.set_outbox_state(store.pending_outbox([meter])[0].id, "applied")
+    recharge(acct, 1000, "cash", "alice")
+    assert [i.action for i in store.pending_outbox([meter])] == ["close"]
+
+
+def test_reconciliation_alarm(db):
+    room, (meter,) = _room()
+    _tariff()
+    acct = accounts.open_account(room, "desk", mode="meter", opening_cents=5000)
+    now = time.time()
+    readings.write_batch([PollOutcome(meter, now, True,
+                                      latest={"money_cents": 5000, "read_at": now})])
+    assert billing.reconcile(acct, now=now) == 0
+    readings.write_batch([PollOutcome(meter, now, True,
+                                      latest={"money_cents": 9000, "read_at": now})])
+    assert billing.reconcile(acct, now=now) == 1
+    assert Alarm.get(Alarm.kind == "reconciliation").account_id == acct
+    assert billing.reconcile(acct, now=now) == 0  # one open alarm, not one per run
+
+
+OPS = st.lists(st.one_of(
+    st.tuples(st.just("recharge"), st.integers(1, 2_000_00), st.sampled_from(
+        ["cash", "wechat", "alipay", "campus_card", "bank"])),
+    st.tuples(st.just("use"), st.integers(0, 5_000), st.integers(0, 3)),
+    st.tuples(st.just("bill"), st.integers(1, 4), st.just(0)),
+    st.tuples(st.just("refund"), st.integers(0, 1), st.just(0)),
+), max_size=25)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                   HealthCheck.function_scoped_fixture])
+@given(OPS)
+def test_no_sequence_of_operations_unbalances_the_ledger(tmp_path_factory, ops):
+    path = tmp_path_factory.mktemp("prop") / "p.db"
+    d = open_database(path)
+    try:
+        room, (meter,) = _room()
+        _tariff(price="0.5887", tiers=(("20", "0.5887"), (None, "0.8123")), allowance="3")
+        acct = accounts.open_account(room, "desk", mode="station", t=MONTH0)
+        clock = MONTH0
+        paid = 0
+        refunded = 0
+        for op, a, b in ops:
+            if op == "recharge":
+                recharge(acct, a, b, "prop")
+                paid += a
+            elif op == "use":
+                clock += INTERVAL_S * (b + 1)
+                _use(meter, clock - INTERVAL_S, a)
+            elif op == "bill":
+                billing.bill(now=clock + INTERVAL_S * a)
+            elif op == "refund" and a:
+                bal = ledger.balance(acct)
+                if bal:
+                    ledger.post("refund", [("prepaid", acct, bal), ("cash", None, -bal)],
+                                operator="prop", account_id=acct)
+                    refunded += bal
+        assert ledger.unbalanced_txns() == []
+        tb = ledger.trial_balance()
+        assert sum(tb.values()) == 0
+        # every cent paid in is either still held, refunded, or earned as revenue
+        revenue_from_customer = tb.get("revenue:electricity", 0) + tb.get("expense:allowance", 0)
+        assert paid == ledger.balance(acct) + refunded - revenue_from_customer
+        assert database.obj is d
+    finally:
+        d.close()

@@ -52,6 +52,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--log-file", type=Path, default=None,
                    help=_("rotating log file (default: next to the database)"))
 
+    p = sub.add_parser("recharge", help=_("sell electricity to a room (book and send)"))
+    _add_db(p)
+    p.add_argument("--room", required=True,
+                   help=_("room number, account number, occupant name or student number"))
+    p.add_argument("--amount", required=True, help=_("yuan, e.g. 12.34"))
+    p.add_argument("--method", required=True,
+                   choices=("cash", "campus_card", "wechat", "alipay", "bank"))
+    p.add_argument("--operator", required=True)
+    p.add_argument("--reference", default=None, help=_("external payment id (applied once)"))
+    p.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
+                   help=_("wait this long for the meter to confirm"))
+
+    p = sub.add_parser("import-payments", help=_("import a payment statement (.xlsx or .csv)"))
+    _add_db(p)
+    p.add_argument("file", type=Path)
+    p.add_argument("--operator", default="import")
+    p.add_argument("--method", default="campus_card",
+                   help=_("payment method for rows that do not name one"))
+    p.add_argument("--skip-bad", action="store_true",
+                   help=_("book the valid rows even if some rows are wrong"))
+    p.add_argument("--dry-run", action="store_true", help=_("only check the file"))
+
     p = sub.add_parser("status", help=_("print each bus and meter"))
     _add_db(p)
     p.add_argument("--json", action="store_true", help=_("machine-readable output"))
@@ -90,6 +112,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from app.core.serve import serve_command
 
         return serve_command(args)
+    if command in ("recharge", "import-payments"):
+        from app.core import desk_commands
+
+        return desk_commands.run(args)
     if command == "status":
         from app.core.status import status_command
 

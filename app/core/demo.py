@@ -4,7 +4,8 @@ meters) as a database whose buses point at ``main.py simulate``.
 Buses 2k-1 and 2k feed dormitory building k; on every even bus the last two meters feed shops
 (the simulator gives those meters a shop's load curve: ``is_shop``). Meter serials follow the
 simulator's ``serial_for`` so recharge tokens reach the right meter. Occupant names are
-generated from the seed.
+generated from the seed. Every room and shop gets a prepaid account whose opening balance is
+taken over from its meter at the first reading, as when VoltKeeper replaces a vendor system.
 """
 
 from __future__ import annotations
@@ -16,12 +17,15 @@ from pathlib import Path
 from app.drivers.simulator.identity import is_shop, serial_for
 from app.errors import UserFacingError
 from app.i18n import _
+from app.core import accounts
 from app.storage import campus
+from app.storage.accounts import insert_tariff
 from app.storage.db import open_database
 from app.storage.models import Meta
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"  # noqa: E501
 GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉萍红娥玲芬燕彬鹏辉浩宇轩子涵欣怡梓博文"
+DEMO_PRICE = "0.588"
 ROOMS_PER_FLOOR = 10
 STUDENTS_PER_ROOM = 4
 
@@ -34,7 +38,8 @@ def _name(rng: random.Random) -> str:
 def create_demo_campus(db_path: Path, *, buses: int = 12, meters: int = 27,
                        host: str = "127.0.0.1", port: int = 5020, transport: str = "tcp",
                        profile: str = "acrel-ddsy1352", seed: int = 1,
-                       poll_interval_s: float = 5.0) -> dict[str, int]:
+                       poll_interval_s: float = 5.0,
+                       open_accounts: bool = True) -> dict[str, int]:
     """Create the demo campus in a new database. Refuses a database that has a campus."""
     if buses < 1 or meters < 1 or meters > 247:
         raise UserFacingError(_("buses must be at least 1 and meters per bus 1 to 247"))
@@ -51,6 +56,7 @@ def create_demo_campus(db_path: Path, *, buses: int = 12, meters: int = 27,
         floor_ids: dict[tuple[int, int], int] = {}
         room_counter: dict[int, int] = {}
         shop_counter = 0
+        nodes_with_meters: list[int] = []
         for b in range(1, buses + 1):
             bus_id = campus.add_bus(f"B{b:02d}", f"{transport}://{host}:{port + b}",
                                     poll_interval_s)
@@ -93,6 +99,14 @@ def create_demo_campus(db_path: Path, *, buses: int = 12, meters: int = 27,
                     counts["rooms"] += 1
                 campus.add_meter(bus_id, unit, profile, serial_for(b, unit), node)
                 counts["meters"] += 1
+                nodes_with_meters.append(node)
+        # the simulated meters charge 0.5880 yuan/kWh: the demo tariff is the same
+        for group in ("dorm", "shop"):
+            insert_tariff(group, "2000-01-01", DEMO_PRICE, "", "0", "demo")
+        if open_accounts:
+            for node in nodes_with_meters:
+                accounts.open_account(node, "demo", mode="meter", adopt_meter_balance=True)
+                counts["accounts"] = counts.get("accounts", 0) + 1
         for key, value in {"demo": "1", "demo_buses": buses, "demo_meters": meters,
                            "demo_port": port, "demo_host": host, "demo_transport": transport,
                            "demo_profile": profile, "demo_seed": seed}.items():

@@ -14,10 +14,10 @@ import argparse
 import random
 from pathlib import Path
 
+from app.core import accounts
 from app.drivers.simulator.identity import is_shop, serial_for
 from app.errors import UserFacingError
 from app.i18n import _
-from app.core import accounts
 from app.storage import campus
 from app.storage.accounts import insert_tariff
 from app.storage.db import open_database

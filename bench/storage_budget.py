@@ -16,11 +16,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from app.core.energy import INTERVAL_S, local_day  # noqa: E402
-from app.storage import campus, readings  # noqa: E402
-from app.storage.db import open_database  # noqa: E402
-from app.storage.models import database  # noqa: E402
-from app.storage.readings import PollOutcome  # noqa: E402
+from app.core.energy import INTERVAL_S, local_day
+from app.storage import campus, readings
+from app.storage.db import open_database
+from app.storage.models import database
+from app.storage.readings import PollOutcome
 
 
 def main() -> int:

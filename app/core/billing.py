@@ -194,10 +194,10 @@ def _bill_account(acct, until: int, versions: list[TariffVersion], operator: str
 
 def _queue_recharge_token(meter_id: int, cents: int, txn_id: int | None,
                           receipt_no: int | None = None) -> int:
-    _money, count, _t = store.meter_money(meter_id)
-    purchase = store.allocate_purchase_count(meter_id, count)
-    return store.add_outbox(meter_id, "recharge", amount_cents=cents, purchase_count=purchase,
-                            txn_id=txn_id, receipt_no=receipt_no)
+    """Queue a token for the meter. Its purchase count is given at the first delivery, from
+    the meter's own count (see core/outbox.py), never guessed here."""
+    return store.add_outbox(meter_id, "recharge", amount_cents=cents, txn_id=txn_id,
+                            receipt_no=receipt_no)
 
 
 def enforce_station_balance(account_id: int) -> int:

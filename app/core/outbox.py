@@ -1,9 +1,12 @@
 """Delivering the outbox: what the polling process does with queued recharges and controls.
 
-Run by the meter's bus poller, in its thread, with its link. A recharge is confirmed by the
-meter's purchase count: once the meter's count has reached the token's, the token is applied,
-whether this attempt or an earlier one (whose reply was lost) did it. Items of one meter go in
-order, because each token's purchase count must be the meter's next.
+Run by the meter's bus poller, in its thread, with its link. A token's purchase count is the
+meter's count plus one, read from the meter at the first attempt and stored before the token is
+sent. A recharge is confirmed by the meter's purchase count: once it has reached the token's,
+the token is applied, whether this attempt or an earlier one (whose reply was lost) did it, and
+a resent token is refused by the meter as replayed. Items of one meter go in order, because each
+token's purchase count must be the meter's next. (This assumes VoltKeeper is the only seller:
+a recharge made on the meter by another tool between two attempts would be taken for ours.)
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from app.drivers.token import MasterKey, TokenStatus, make_token
 from app.errors import DriverError, LinkDown
 from app.storage import accounts as store
 from app.storage.accounts import OutboxItem
-from app.storage.models import Alarm, Outbox
+from app.storage.models import Alarm
 
 log = logging.getLogger("voltkeeper.outbox")
 
@@ -70,12 +73,14 @@ class OutboxDelivery:
         if not profile.can("recharge"):
             return "failed", f"{profile.model} takes no recharge"
         count = int(link.read_points(unit, profile, ["purchase_count"])["purchase_count"])
-        assert item.purchase_count is not None
-        if count >= item.purchase_count:
+        if item.purchase_count is not None and count >= item.purchase_count:
+            # sent before (the reply or our record of it was lost): the meter has it
             return "applied", ""
-        if item.purchase_count > count + 1:
-            # an earlier token never reached the meter and was given up: take the next count
-            Outbox.update(purchase_count=count + 1).where(Outbox.id == item.id).execute()
+        if item.purchase_count is None or item.purchase_count > count + 1:
+            # first attempt (or the meter's count went back: meter replaced): the token takes
+            # the meter's next count, recorded before it is sent, so a retry after a crash
+            # sends the same token and the meter refuses it as replayed
+            store.set_purchase_count(item.id, count + 1)
             item = store.outbox_item(item.id)  # type: ignore[assignment]
             assert item is not None and item.purchase_count is not None
         token = make_token(self.master_key, serial, item.amount_cents, item.purchase_count)

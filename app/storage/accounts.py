@@ -146,15 +146,6 @@ def tariff_rows(group: str | None = None) -> list[dict]:
 
 
 # -- purchase counts and the outbox -----------------------------------------------------------
-def allocate_purchase_count(meter_id: int, meter_count: int | None) -> int:
-    """The next purchase count for a token to the meter (inside the booking's transaction)."""
-    MeterPurchase.insert(meter=meter_id, last_count=0).on_conflict_ignore().execute()
-    row = MeterPurchase.get(MeterPurchase.meter == meter_id)
-    nxt = max(row.last_count, meter_count or 0) + 1
-    MeterPurchase.update(last_count=nxt).where(MeterPurchase.meter == meter_id).execute()
-    return nxt
-
-
 def add_outbox(meter_id: int, action: str, *, amount_cents: int = 0,
                purchase_count: int | None = None, txn_id: int | None = None,
                receipt_no: int | None = None) -> int:
@@ -191,6 +182,14 @@ def outbox_items(meter_id: int | None = None) -> list[OutboxItem]:
     if meter_id is not None:
         q = q.where(Outbox.meter == meter_id)
     return [_item(o) for o in q.order_by(Outbox.id)]
+
+
+def set_purchase_count(item_id: int, count: int) -> None:
+    with database.atomic():
+        Outbox.update(purchase_count=count, updated_at=time.time()).where(
+            Outbox.id == item_id).execute()
+        MeterPurchase.insert(meter=Outbox.get_by_id(item_id).meter_id, last_count=count) \
+            .on_conflict_replace().execute()
 
 
 def set_outbox_state(item_id: int, state: str, error: str = "", attempt: bool = False) -> None:

@@ -123,8 +123,9 @@ def test_recharge_close_and_settle(db):
     assert r2.receipt_no == r.receipt_no + 1
     assert ledger.balance(acct) == 6234
     items = store.outbox_items(meter)
-    assert [(i.action, i.amount_cents, i.purchase_count) for i in items] == [
-        ("recharge", 5000, 1), ("recharge", 1234, 2)]
+    # the purchase count is taken from the meter at delivery, not guessed at booking
+    assert [(i.action, i.amount_cents, i.purchase_count, i.receipt_no) for i in items] == [
+        ("recharge", 5000, None, r.receipt_no), ("recharge", 1234, None, r2.receipt_no)]
     s = accounts.settle_and_close(acct, "alice", "refund")
     assert s.balance_cents == 6234 and ledger.balance(acct) == 0
     assert ledger.trial_balance()["cash"] == 5000 - 6234

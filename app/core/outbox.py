@@ -36,7 +36,7 @@ class OutboxDelivery:
 
     def pending(self, meter_ids: list[int]) -> dict[int, list[OutboxItem]]:
         out: dict[int, list[OutboxItem]] = {}
-        for item in store.pending_outbox(meter_ids):
+        for item in store.pending_outbox(meter_ids, deliverable=True):
             out.setdefault(item.meter_id, []).append(item)
         return out
 

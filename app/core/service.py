@@ -108,8 +108,8 @@ class ReadingService:
 
     def _renew(self) -> None:
         """Renew the lease; run billing now and then (it books closed intervals only)."""
-        last_billing = 0.0
-        while not self._stop.wait(min(self.lease_ttl_s / 3, self.billing_every_s)):
+        last_billing = time.monotonic() - self.billing_every_s + 3.0  # first run after ~3 s
+        while not self._stop.wait(min(self.lease_ttl_s / 3, self.billing_every_s, 3.0)):
             if time.monotonic() - last_billing >= self.billing_every_s:
                 last_billing = time.monotonic()
                 try:
@@ -127,6 +127,7 @@ class ReadingService:
                 log.error("polling lease taken by %s; stopping", info.describe())
                 self.lost_lease = True
                 self._stop.set()
+                return
 
     def stop(self) -> None:
         self._stop.set()

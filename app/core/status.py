@@ -8,7 +8,8 @@ import time
 
 from app.core.money import format_cents
 from app.i18n import _
-from app.storage import campus, lease, readings
+from app.storage import accounts as store
+from app.storage import campus, lease, ledger, readings
 from app.storage.db import open_database
 
 
@@ -33,6 +34,8 @@ def collect() -> dict:
             "meters_total": s.get("meters_total", 0), "error": s.get("error", ""),
         })
     bus_names = {b.id: b.name for b in campus.buses()}
+    accounts_by_node = {a.node_id: a for a in store.open_accounts()}
+    balances = ledger.balances()
     for m in campus.meters():
         r = latest.get(m.id, {})
         node = nodes.get(m.node_id) if m.node_id else None
@@ -45,6 +48,10 @@ def collect() -> dict:
             "energy_wh": r.get("energy_wh"),
             "money_cents": r.get("money_cents"), "relay_closed": r.get("relay_closed"),
             "control_mode": r.get("control_mode"),
+            "account": accounts_by_node[m.node_id].number
+            if m.node_id in accounts_by_node else None,
+            "balance_cents": balances.get(accounts_by_node[m.node_id].id, 0)
+            if m.node_id in accounts_by_node else None,
         })
     return out
 

@@ -160,8 +160,16 @@ def _item(o: Outbox) -> OutboxItem:
                       o.receipt_no, o.state, o.attempts, o.last_error, o.created_at)
 
 
-def pending_outbox(meter_ids: list[int] | None = None) -> list[OutboxItem]:
+def pending_outbox(meter_ids: list[int] | None = None,
+                   deliverable: bool = False) -> list[OutboxItem]:
+    """Pending items in order. ``deliverable``: leave out meters whose account is still to
+    take over the meter's balance (a token delivered first would be counted twice)."""
     q = Outbox.select().where(Outbox.state == "pending")
+    if deliverable:
+        waiting = (Meter.select(Meter.id).join(Account, on=(Account.node == Meter.node))
+                   .where(Account.closed_at.is_null()
+                          & (Account.adopt_meter_balance == True)))  # noqa: E712
+        q = q.where(Outbox.meter.not_in(waiting))
     if meter_ids is not None:
         q = q.where(Outbox.meter.in_(meter_ids))
     return [_item(o) for o in q.order_by(Outbox.id)]

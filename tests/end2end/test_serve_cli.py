@@ -1,0 +1,120 @@
+"""The program as its users run it: simulate, init-demo, serve, status, recharge, all as
+subprocesses on one database; a second serve stands by and says who polls."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+MAIN = str(ROOT / "main.py")
+
+
+def _free_base(n: int) -> int:
+    for base in range(31000, 60000, 97):
+        try:
+            socks = []
+            for k in range(1, n + 1):
+                s = socket.socket()
+                s.bind(("127.0.0.1", base + k))
+                socks.append(s)
+            for s in socks:
+                s.close()
+            return base
+        except OSError:
+            for s in socks:
+                s.close()
+    raise RuntimeError("no free ports")
+
+
+def _run(args, env, **kw):
+    return subprocess.run([sys.executable, MAIN, *args], env=env, capture_output=True,
+                          text=True, timeout=60, cwd=ROOT, **kw)
+
+
+def _status(db, env) -> dict:
+    out = _run(["status", "--db", str(db), "--json"], env)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def _wait(pred, timeout=30.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return True
+        time.sleep(0.3)
+    return pred()
+
+
+@pytest.fixture
+def env(tmp_path):
+    e = dict(os.environ, VOLTKEEPER_HOME=str(tmp_path / "home"), PYTHONUNBUFFERED="1")
+    e.pop("QT_QPA_PLATFORM", None)  # serve must not need a display at all
+    return e
+
+
+def test_serve_status_recharge_and_standby(tmp_path, env):
+    port = _free_base(2)
+    sim = subprocess.Popen([sys.executable, MAIN, "simulate", "--buses", "2", "--meters", "3",
+                            "--port", str(port), "--seed", "4", "--speed", "0"],
+                           env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           cwd=ROOT)
+    serve = standby = None
+    try:
+        lines = [sim.stdout.readline() for _ in range(2)]
+        assert all("listening on tcp://127.0.0.1:" in line for line in lines), lines
+        db = tmp_path / "campus.db"
+        made = _run(["init-demo", "--db", str(db), "--buses", "2", "--meters", "3",
+                     "--port", str(port), "--seed", "4"], env)
+        assert made.returncode == 0, made.stderr
+        assert "6 meters on 2 buses" in made.stdout
+        again = _run(["init-demo", "--db", str(db)], env)
+        assert again.returncode != 0 and "exists already" in again.stderr
+        serve = subprocess.Popen([sys.executable, MAIN, "serve", "--db", str(db)], env=env,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                 cwd=ROOT)
+        assert _wait(lambda: sum(m["online"] for m in _status(db, env)["meters"]) == 6)
+        st = _status(db, env)
+        assert st["polled_by"].startswith("serve")
+        assert {b["state"] for b in st["buses"]} == {"polling"}
+        m = st["meters"][0]
+        assert 198 <= m["voltage_v"] <= 242 and isinstance(m["money_cents"], int)
+        assert m["room"] == "1-101" and m["control_mode"] == "auto"
+        # a second serve is told who polls and stands by
+        standby = subprocess.Popen([sys.executable, MAIN, "serve", "--db", str(db)], env=env,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                   cwd=ROOT)
+        first = standby.stdout.readline()
+        assert "polled by serve" in first and "standing by" in first
+        # a recharge from the command line while serve runs reaches the meter
+        before = m["money_cents"]
+        r = _run(["recharge", "--db", str(db), "--room", "1-101", "--amount", "12.34",
+                  "--method", "cash", "--operator", "desk", "--wait", "30"], env)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert "receipt 000001" in r.stdout and "meter: applied" in r.stdout
+        assert _wait(lambda: _status(db, env)["meters"][0]["money_cents"] == before + 1234)
+        # the station's books agree with the meter: opening balance taken over, plus 12.34
+        assert _wait(lambda: _status(db, env)["meters"][0]["balance_cents"] == before + 1234)
+        bad = _run(["recharge", "--db", str(db), "--room", "1-101", "--amount", "-1",
+                    "--method", "cash", "--operator", "desk"], env)
+        assert bad.returncode == 1 and "more than zero" in bad.stderr
+        nobody = _run(["recharge", "--db", str(db), "--room", "9-999", "--amount", "1",
+                       "--method", "cash", "--operator", "desk"], env)
+        assert nobody.returncode == 1 and "no open account" in nobody.stderr
+    finally:
+        for p in (standby, serve):
+            if p is not None:
+                p.terminate()
+                assert p.wait(20) == 0
+        sim.terminate()
+        sim.wait(20)
+    log = (tmp_path / "campus.log").read_text()
+    assert "reading service started" in log

@@ -93,7 +93,12 @@ class ReadingService:
         if not ok:
             return False, info
         self._stop.clear()
-        self._build_pollers()
+        try:
+            self._build_pollers()
+        except BaseException:
+            lease.release()  # do not lock others out for the lease's lifetime
+            self.pollers.clear()
+            raise
         self.writer.start()
         for poller in self.pollers.values():
             t = self.thread_factory(lambda p=poller: p.run(self._stop), f"bus-{poller.bus.name}")

@@ -197,12 +197,37 @@ class ModbusLink:
         if ctx is not None and hasattr(ctx, "max_until_disconnect"):
             ctx.count_until_disconnect = ctx.max_until_disconnect
 
+    def _discard_stale(self) -> None:
+        """Drop bytes already waiting on a TCP link before a new request.
+
+        A reply that came after its timeout stays in the socket; with RTU framing over TCP
+        nothing ties it to its request (no transaction id), so the next request to the same
+        meter would take it for its own answer and decode another block's registers. The
+        serial client flushes its input before sending; this does the same for sockets.
+        """
+        sock = getattr(self._client, "socket", None)
+        if self.config.transport == "rtu" or sock is None:
+            return
+        stale = 0
+        try:
+            sock.setblocking(False)
+            while chunk := sock.recv(4096):
+                stale += len(chunk)
+            self._client.close()  # b"": the gateway hung up; reconnect before sending
+        except (BlockingIOError, InterruptedError):
+            pass
+        except OSError:
+            self._client.close()
+        if stale:
+            log.debug("%s: dropped %d stale bytes", self.config.url(), stale)
+
     def _transaction(self, unit: int, what: str, call):
         """Run one request with the link's retries; map every failure to a typed error."""
         from pymodbus.exceptions import ConnectionException, ModbusException
 
         last: DriverError | None = None
         for _attempt in range(self.config.retries + 1):
+            self._discard_stale()
             if self._client is None or not self._client.connected:
                 if self._client is not None:
                     self.counters.reconnects += 1
@@ -251,7 +276,9 @@ class ModbusLink:
             raise ValueError(f"read function {function}")
         response = self._transaction(unit, f"read {count} at {start}", call)
         regs = list(response.registers)
-        if len(regs) < count:
+        if len(regs) != count:
+            # A reply of another length answers another request (a late one): never decode it.
+            self.counters.crc_errors += 1
             raise CrcError(f"meter {unit}: read at {start}: {len(regs)} registers, wanted {count}")
         return regs[:count]
 

@@ -5,6 +5,8 @@ simulated meters on Modbus-TCP, RTU over TCP and a pty. No mocks: what crosses i
 from __future__ import annotations
 
 import asyncio
+import socket
+import threading
 import time
 from collections.abc import Iterator
 from statistics import median
@@ -15,6 +17,7 @@ from app.drivers.modbus_link import LinkConfig, ModbusLink
 from app.drivers.profile import load_profile
 from app.drivers.simulator import STATION_FIELDS, SimulatorHandle, serial_for, start_simulator
 from app.drivers.simulator.clock import parse_start
+from app.drivers.simulator.protocol import rtu_frame
 from app.drivers.token import TokenStatus, make_token
 from app.errors import CrcError, MeterException, NoResponse, NotSupported
 
@@ -309,3 +312,53 @@ def test_plain_pymodbus_reads_plausible_values_at_the_profiles_addresses() -> No
                 assert 49.5 <= hertz.registers[0] / 100 <= 50.5
         finally:
             client.close()
+
+
+# ----------------------------------------------------------------------------- the wire itself
+
+def _exchange(sock: socket.socket, frame: bytes, expect: int) -> bytes:
+    sock.sendall(frame)
+    data = b""
+    while len(data) < expect:
+        chunk = sock.recv(256)
+        assert chunk, "connection closed"
+        data += chunk
+    return data
+
+
+def test_hand_written_rtu_frames_over_a_serial_device_server() -> None:
+    with start_simulator(meters=3, transport="rtu-tcp", speed=0, start=EVENING) as sim:
+        port = int(sim.endpoints[0].rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
+            # line noise (bad CRC) is ignored; the frame after it is answered
+            sock.sendall(bytes.fromhex("01 03 00 0B 00 01 00 00"))
+            reply = _exchange(sock, bytes.fromhex("01 03 00 0B 00 01 F5 C8"), 7)
+            volts = sim.meter(1, 1).snapshot().voltage_v
+            assert reply == rtu_frame(1, bytes([3, 2]) + round(volts * 10).to_bytes(2, "big"))
+            # an unknown function: exception 1 once the line is idle
+            assert _exchange(sock, rtu_frame(2, bytes.fromhex("2B 0E 01 00")), 5) == \
+                rtu_frame(2, bytes.fromhex("AB 01"))
+            # a broadcast write: every meter takes it, none answers
+            sock.sendall(rtu_frame(0, bytes.fromhex("06 04 81 05 DC")))  # power limit 1500 W
+            reply = _exchange(sock, rtu_frame(3, bytes.fromhex("03 04 81 00 01")), 7)
+            assert reply == rtu_frame(3, bytes.fromhex("03 02 05 DC"))  # no broadcast echo
+        assert all(sim.meter(1, u).settings.power_limit_w == 1500 for u in (1, 2, 3))
+
+
+def test_a_bus_is_half_duplex_whatever_the_connections() -> None:
+    with start_simulator(meters=4, transport="tcp", speed=0, wire_baud=9600) as sim:
+        url = sim.endpoints[0]
+        per_meter = 0.230  # four transactions at 9600 baud with a 20 ms turnaround
+
+        def poll(units: tuple[int, ...]) -> None:
+            with ModbusLink(LinkConfig.from_url(url)) as link:
+                for unit in units:
+                    link.read_meter(unit, ACREL)
+
+        threads = [threading.Thread(target=poll, args=(units,)) for units in ((1, 2), (3, 4))]
+        started = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert time.perf_counter() - started >= 4 * per_meter * 0.95

@@ -1,0 +1,23 @@
+"""The campus meter simulator: hundreds of simulated prepaid meters served over real Modbus.
+
+Qt-free and free of the station's core: it plays the meters, nothing else. Modules:
+``identity`` (serials, shops), ``curves`` (the day's loads), ``meter`` (one meter's physics and
+registers), ``image`` (profile points as registers), ``protocol`` (frames), ``faults``
+(``--faults``), ``campus`` (buses of meters), ``server`` (the wire), ``handle`` (in-process
+use), ``cli`` (``python main.py simulate``).
+"""
+
+from __future__ import annotations
+
+from app.drivers.simulator.campus import SimCampus
+from app.drivers.simulator.clock import SimClock
+from app.drivers.simulator.faults import FaultSpecError, parse_faults
+from app.drivers.simulator.handle import SimulatorHandle, start_simulator
+from app.drivers.simulator.identity import is_shop, serial_for
+from app.drivers.simulator.meter import SimMeter, TripReason
+from app.drivers.simulator.snapshot import STATION_FIELDS, MeterSnapshot
+
+__all__ = [
+    "STATION_FIELDS", "FaultSpecError", "MeterSnapshot", "SimCampus", "SimClock", "SimMeter",
+    "SimulatorHandle", "TripReason", "is_shop", "parse_faults", "serial_for", "start_simulator",
+]

@@ -1,0 +1,379 @@
+"""One simulated prepaid meter: its physics, its money, its relay, and the registers it serves.
+
+Time is injected (epoch seconds of simulated time) and the meter is lazy: :meth:`SimMeter.advance`
+integrates from the last time it was asked to the new one, in steps that never cross a minute
+boundary (the load is constant within a minute), so a meter nobody reads costs nothing and the
+result does not depend on how often it is read. Energy is an exact count of 0.01 kWh; money is
+integer micro-yuan, so every 0.01 kWh costs exactly ``price_raw`` micro-yuan (price in 0.0001
+yuan/kWh) and the arithmetic can be checked to the last micro-yuan.
+
+The relay opens at zero balance, on a power-limit breach and on a resistive ("malicious") load,
+restores itself after a delay a limited number of times, and obeys the station's controls.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from app.drivers.profile import MeterProfile
+from app.drivers.registers import Value
+from app.drivers.simulator import curves
+from app.drivers.simulator.curves import Load
+from app.drivers.simulator.identity import is_shop, serial_for
+from app.drivers.simulator.image import Image, build_image, parse_write, read_image
+from app.drivers.simulator.protocol import ILLEGAL_VALUE, ModbusReplyError
+from app.drivers.simulator.snapshot import STATION_FIELDS, MeterSnapshot, decode_image
+from app.drivers.token import TokenStatus, verify_token
+
+STEP_S = 60.0
+#: 0.01 kWh, the meter's energy unit, in joules.
+UNIT_J = 36_000.0
+MICRO_PER_CENT = 10_000
+DEFAULT_PRICE_RAW = 5880  # 0.5880 yuan/kWh
+ALARM1_MICRO = 10 * 1_000_000
+ALARM2_MICRO = 5 * 1_000_000
+_EPS = 1e-9
+
+
+class TripReason(enum.IntEnum):
+    """Why the relay is open (the profile's ``trip_reason`` register)."""
+
+    CLOSED = 0
+    ARREARS = 1
+    OVER_LIMIT = 2
+    MALICIOUS = 3
+    REMOTE = 4
+    LOCKED_OUT = 5
+
+
+@dataclass
+class MeterSettings:
+    """What the station may set on a meter; the defaults are the factory's."""
+
+    power_limit_w: int = 2500
+    load_control: int = 1
+    malicious_detection: int = 1
+    malicious_step_w: int = 800
+    malicious_pf_milli: int = 950
+    restore_count: int = 3
+    restore_delay_min: int = 1
+    price_raw: int = DEFAULT_PRICE_RAW
+
+
+class SimMeter:
+    """A simulated meter at ``unit`` on ``bus``. Thread-safe through ``lock``."""
+
+    def __init__(self, profile: MeterProfile, bus: int, unit: int, *, seed: int = 1,
+                 meters_per_bus: int = 27, start: float = 0.0,
+                 keys_by_version: Mapping[int, tuple[bytes, bytes]] | None = None,
+                 clock: Callable[[], float] | None = None,
+                 lock: threading.RLock | None = None, random_heaters: bool = True) -> None:
+        self.profile = profile
+        self.bus = bus
+        self.unit = unit
+        self.seed = seed
+        self.serial = serial_for(bus, unit)
+        self.shop = is_shop(bus, unit, meters_per_bus)
+        self.prepaid = profile.is_prepaid
+        self.lock = lock or threading.RLock()
+        self._keys = dict(keys_by_version or {})
+        self._clock = clock
+        self._random_heaters = random_heaters and not self.shop
+        key = (bus, unit)
+        self._key = key
+        self.room = curves.unit_hash(seed, *key, "room")
+        self.settings = MeterSettings(power_limit_w=8000 if self.shop else 2500)
+        self.key_version = 1
+        units = 10_000 + int(290_000 * curves.unit_hash(seed, *key, "energy"))
+        spike, peak, valley = units // 10, units * 3 // 10, units // 4
+        self.tariff_units = [spike, peak, units - spike - peak - valley, valley]
+        self.energy_units = units
+        self._frac = 0.0
+        cents = 2_000 + int(18_000 * curves.unit_hash(seed, *key, "money"))
+        self.money_micro = cents * MICRO_PER_CENT
+        self.purchase_count = 1 + int(20 * curves.unit_hash(seed, *key, "count"))
+        self.token_status = int(TokenStatus.NONE)
+        self.control_mode = "auto"
+        self.trip_reason = TripReason.CLOSED
+        self.overlimit_trips = 0
+        self.restore_at: float | None = None
+        self._plugged: Load | None = None
+        self._extra: dict[str, Value] = {}
+        self._t = float(start)
+        self._version = 0
+        self._image_version = -1
+        self._image: Image = {}
+        self._demand_key: tuple[int, int] | None = None
+        self._demand: tuple[float, float, list[Load]] = (0.0, 1.0, [])
+
+    # -- time --------------------------------------------------------------------------------
+    @property
+    def time(self) -> float:
+        """Simulated time the state is at."""
+        return self._t
+
+    def sync(self) -> None:
+        """Bring the meter up to its clock's now (no-op without a clock)."""
+        if self._clock is not None:
+            self.advance(self._clock())
+
+    def advance(self, now: float) -> None:
+        """Live from the last time to ``now``: consume, pay, trip and restore on the way."""
+        with self.lock:
+            t = self._t
+            if now <= t:
+                return
+            while t < now:
+                self._settle(t)
+                end = min(now, (math.floor(t / STEP_S) + 1) * STEP_S)
+                if self.restore_at is not None and t < self.restore_at < end:
+                    end = self.restore_at
+                power = self._power(t)
+                if power > 0:
+                    units = power * (end - t) / UNIT_J
+                    need = self._units_until_empty()
+                    if need is not None and self._frac + units >= need - _EPS:
+                        units = need - self._frac
+                        end = min(end, t + units * UNIT_J / power)
+                    self._consume(units, t)
+                t = end
+            self._t = now
+            self._settle(now)
+            self._version += 1
+
+    # -- loads -------------------------------------------------------------------------------
+    def plug_in(self, watts: float, pf: float = 1.0) -> None:
+        """Test hook: someone plugs in an appliance (a heater when ``pf`` is 1)."""
+        with self.lock:
+            self.sync()
+            self._plugged = Load(float(watts), float(pf))
+            self._demand_key = None
+            self._settle(self._t)
+            self._version += 1
+
+    def unplug(self) -> None:
+        with self.lock:
+            self.sync()
+            self._plugged = None
+            self._demand_key = None
+            self._version += 1
+
+    def set_money(self, cents: int) -> None:
+        """Test and demo hook: set the balance (to run a meter nearly dry, say)."""
+        with self.lock:
+            self.sync()
+            self.money_micro = int(cents) * MICRO_PER_CENT
+            self._settle(self._t)
+            self._version += 1
+
+    def demand(self, t: float | None = None) -> tuple[float, float, list[Load]]:
+        """What the room draws at ``t`` if the relay is closed: watts, power factor, loads."""
+        t = self._t if t is None else t
+        key = (int(t // 60), id(self._plugged))
+        if key != self._demand_key:
+            loads = [curves.base_load(self.seed, self._key, self.shop, self.room, t)]
+            if self._random_heaters:
+                heater = curves.hidden_heater(self.seed, self._key, t)
+                if heater is not None:
+                    loads.append(heater)
+            if self._plugged is not None:
+                loads.append(self._plugged)
+            self._demand = (*curves.combine(loads), loads)
+            self._demand_key = key
+        return self._demand
+
+    @property
+    def relay_closed(self) -> bool:
+        if not self.prepaid:
+            return True
+        return self.control_mode == "keep_power" or self.trip_reason == TripReason.CLOSED
+
+    def _power(self, t: float) -> float:
+        return self.demand(t)[0] if self.relay_closed else 0.0
+
+    # -- energy and money --------------------------------------------------------------------
+    def _units_until_empty(self) -> int | None:
+        """0.01 kWh units the money lasts, if running out would trip the relay."""
+        if not self.prepaid or self.control_mode != "auto" or self.settings.price_raw <= 0:
+            return None
+        if self.money_micro <= 0:
+            return None
+        return -(-self.money_micro // self.settings.price_raw)
+
+    def _consume(self, units: float, t: float) -> None:
+        self._frac += units
+        whole = int(self._frac + _EPS)
+        if whole <= 0:
+            return
+        self._frac = max(0.0, self._frac - whole)
+        self.energy_units += whole
+        self.tariff_units[curves.tariff_at(t)] += whole
+        if self.prepaid:
+            self.money_micro -= whole * self.settings.price_raw
+            if self.control_mode != "keep_power":
+                self.money_micro = max(self.money_micro, 0)
+
+    # -- relay logic -------------------------------------------------------------------------
+    def _settle(self, t: float) -> None:
+        """Apply what is true at ``t``: restore due, money gone or back, breaches."""
+        if not self.prepaid:
+            return
+        if self.control_mode == "keep_power":
+            self.trip_reason = TripReason.CLOSED
+            return
+        if self.control_mode == "forced_trip":
+            self.trip_reason = TripReason.REMOTE
+            return
+        reason = self.trip_reason
+        if reason in (TripReason.OVER_LIMIT, TripReason.MALICIOUS) and (
+                self.restore_at is not None and self.restore_at <= t):
+            self.trip_reason, self.restore_at = TripReason.CLOSED, None
+        elif reason in (TripReason.ARREARS, TripReason.REMOTE) and self.money_micro > 0:
+            self.trip_reason = TripReason.CLOSED
+        if self.trip_reason != TripReason.CLOSED:
+            return
+        if self.money_micro <= 0:
+            self.trip_reason = TripReason.ARREARS
+            return
+        watts, _pf, loads = self.demand(t)
+        s = self.settings
+        if s.malicious_detection and any(
+                load.pf * 1000 >= s.malicious_pf_milli and load.watts >= s.malicious_step_w
+                for load in loads[1:]):
+            self._breach(t, TripReason.MALICIOUS)
+        elif s.load_control and s.power_limit_w > 0 and watts > s.power_limit_w:
+            self._breach(t, TripReason.OVER_LIMIT)
+
+    def _breach(self, t: float, reason: TripReason) -> None:
+        self.overlimit_trips += 1
+        if self.overlimit_trips >= self.settings.restore_count:
+            self.trip_reason, self.restore_at = TripReason.LOCKED_OUT, None
+        else:
+            self.trip_reason = reason
+            self.restore_at = t + 60.0 * self.settings.restore_delay_min
+
+    def _set_mode(self, mode: str) -> None:
+        self.control_mode = mode
+        self.restore_at = None
+        if mode == "auto":
+            # Closing from the station clears a lock-out and the breach count.
+            self.overlimit_trips = 0
+            self.trip_reason = TripReason.CLOSED
+        elif mode == "forced_trip":
+            self.trip_reason = TripReason.REMOTE
+        else:
+            self.trip_reason = TripReason.CLOSED
+
+    # -- what the station writes -------------------------------------------------------------
+    def apply(self, name: str, value: Value) -> None:
+        """Act on a written point (already checked against the profile)."""
+        s = self.settings
+        if name == "control_mode":
+            self._set_mode(str(value))
+        elif name == "power_limit":
+            s.power_limit_w = int(value)  # type: ignore[arg-type]
+        elif name == "load_control":
+            s.load_control = int(value)  # type: ignore[arg-type]
+        elif name == "malicious_detection":
+            s.malicious_detection = int(value)  # type: ignore[arg-type]
+        elif name == "malicious_step":
+            s.malicious_step_w = int(value)  # type: ignore[arg-type]
+        elif name == "malicious_pf":
+            s.malicious_pf_milli = int(Decimal(str(value)) * 1000)
+        elif name == "restore_count":
+            s.restore_count = int(value)  # type: ignore[arg-type]
+        elif name == "price":
+            raw = int(Decimal(str(value)) * 10_000)
+            if raw <= 0:
+                raise ModbusReplyError(ILLEGAL_VALUE, "a price must be above zero")
+            s.price_raw = raw
+        elif name == "token":
+            self._recharge(bytes(value))  # type: ignore[arg-type]
+        else:
+            self._extra[name] = value
+
+    def _recharge(self, token: bytes) -> None:
+        verdict = verify_token(self._keys, self.serial, self.purchase_count, token)
+        self.token_status = int(verdict.status)
+        if verdict.applied:
+            self.money_micro += verdict.amount_cents * MICRO_PER_CENT
+            self.purchase_count = verdict.purchase_count
+
+    # -- registers ---------------------------------------------------------------------------
+    def quantities(self) -> dict[str, Any]:
+        """Everything the meter can tell, in the simulator's units (W, V, kWh, yuan)."""
+        t = self._t
+        watts, pf, _ = self.demand(t) if self.relay_closed else (0.0, 1.0, [])
+        volts = curves.mains_voltage(self.seed, self._key, t)
+        amps = watts / (volts * pf) if watts else 0.0
+        apparent = watts / pf if watts else 0.0
+        money = max(self.money_micro, 0)
+        s = self.settings
+        q: dict[str, Any] = dict(self._extra)
+        q.update(
+            energy=Decimal(self.energy_units) / 100,
+            energy_spike=Decimal(self.tariff_units[0]) / 100,
+            energy_peak=Decimal(self.tariff_units[1]) / 100,
+            energy_flat=Decimal(self.tariff_units[2]) / 100,
+            energy_valley=Decimal(self.tariff_units[3]) / 100,
+            voltage=volts, current=amps, active_power=watts, power_factor=pf,
+            apparent_power=apparent, reactive_power=math.sqrt(max(apparent**2 - watts**2, 0)),
+            frequency=curves.mains_frequency(self.seed, t),
+            serial=self.serial, control_mode=self.control_mode,
+            price=Decimal(s.price_raw) / 10_000,
+            remaining_money=Decimal(money // MICRO_PER_CENT) / 100,
+            remaining_energy=Decimal(money // max(s.price_raw, 1)) / 100,
+            purchase_count=self.purchase_count, overlimit_trips=self.overlimit_trips,
+            overlimit_allowed=s.restore_count, load_control=s.load_control,
+            power_limit=s.power_limit_w, malicious_step=s.malicious_step_w,
+            malicious_pf=Decimal(s.malicious_pf_milli) / 1000, restore_count=s.restore_count,
+            restore_delay_min=s.restore_delay_min, token=b"", token_status=self.token_status,
+            malicious_detection=s.malicious_detection, key_version=self.key_version,
+            trip_reason=int(self.trip_reason), relay_closed=self.relay_closed, fault=0,
+            cost_control=int(self.prepaid and self.control_mode == "auto"),
+            over_limit=int(self.trip_reason in (TripReason.OVER_LIMIT, TripReason.LOCKED_OUT)),
+            arrears=int(self.prepaid and self.money_micro <= 0),
+            alarm1=int(self.prepaid and self.money_micro < ALARM1_MICRO),
+            alarm2=int(self.prepaid and self.money_micro < ALARM2_MICRO),
+        )
+        return q
+
+    def image(self) -> Image:
+        """The register map at the meter's current time, rebuilt only when the state moved."""
+        with self.lock:
+            if self._image_version != self._version:
+                self._image = build_image(self.profile, self.quantities())
+                self._image_version = self._version
+            return self._image
+
+    def read_registers(self, function: int, start: int, count: int) -> list[int]:
+        with self.lock:
+            self.sync()
+            return read_image(self.profile, self.image(), function, start, count)
+
+    def write_registers(self, start: int, values: list[int]) -> None:
+        with self.lock:
+            self.sync()
+            for point, value in parse_write(self.profile, start, values):
+                self.apply(point.name, value)
+            self._settle(self._t)
+            self._version += 1
+
+    def snapshot(self) -> MeterSnapshot:
+        """The state now, decoded from the registers exactly as the station decodes a read."""
+        with self.lock:
+            self.sync()
+            v = decode_image(self.profile, self.image(), self._t)
+            return MeterSnapshot(
+                bus=self.bus, unit=self.unit, sim_time=self._t,
+                **{name: getattr(v, name) for name in STATION_FIELDS}, extra=dict(v.extra),
+                trip_reason=int(self.trip_reason), overlimit_trips=self.overlimit_trips,
+                money_micro=self.money_micro, energy_units=self.energy_units,
+                demand_w=self.demand()[0], shop=self.shop,
+            )

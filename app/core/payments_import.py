@@ -3,8 +3,8 @@
 ``read_statement`` parses a file into rows; ``preview`` checks every row against the database
 (unknown room, bad amount, duplicate transaction id in the file or already booked) without
 changing anything; ``apply`` books the valid rows in one transaction or none of them. A payment
-is booked with its transaction id as the ledger reference, which is unique: importing the same
-file twice applies nothing new.
+is booked with its transaction id as the ledger reference (with its channel: ``wechat:4200...``),
+which is unique: importing the same file twice applies nothing new.
 
 Columns are found by header, in English or Chinese: transaction id (交易号/流水号/订单号),
 room (房间/房间号) or student number (学号), amount (金额), optional method (支付方式/渠道),
@@ -169,13 +169,23 @@ def _method(text: str, default: str) -> str | None:
     return None
 
 
+def booking_reference(row: PaymentRow) -> str:
+    """The ledger reference of a payment: its channel and its id there (a WeChat and an Alipay
+    payment may carry the same id)."""
+    return f"{row.method}:{row.reference}"
+
+
 def preview(path: Path, default_method: str = "campus_card",
             maximum: int = MAX_RECHARGE_CENTS) -> ImportPreview:
     """Check every row; nothing is changed."""
     result = ImportPreview(str(path), read_statement(path))
     seen: dict[str, int] = {}
     booked = set()
-    refs = [r.reference for r in result.rows if r.reference]
+    for r in result.rows:
+        r.method = _method(r.method, default_method) or r.method
+    # every channel's reference for each id: the same id booked under another channel is
+    # flagged (a file imported with the wrong default channel must not book twice)
+    refs = [f"{m}:{r.reference}" for r in result.rows if r.reference for m in METHOD_BOOKS]
     for i in range(0, len(refs), 500):
         chunk = refs[i:i + 500]
         booked.update(ref for (ref,) in LedgerTxn.select(LedgerTxn.reference)
@@ -190,19 +200,22 @@ def preview(path: Path, default_method: str = "campus_card",
             bad(_("transaction id repeats row {line}").format(line=seen[r.reference]))
             continue
         seen[r.reference] = r.line
-        if r.reference in booked:
+        if booking_reference(r) in booked:
             r.status, r.problem = "duplicate", _("already imported")
+            continue
+        other = [m for m in METHOD_BOOKS if f"{m}:{r.reference}" in booked]
+        if other:
+            bad(_("this transaction id is already booked as a {method} payment: check the "
+                  "payment method").format(method=other[0]))
             continue
         try:
             r.amount_cents = validate_amount(parse_amount(r.amount_text), maximum)
         except UserFacingError as exc:
             bad(str(exc))
             continue
-        method = _method(r.method, default_method)
-        if method is None or method not in METHOD_BOOKS:
+        if r.method not in METHOD_BOOKS:
             bad(_("unknown payment method {m!r}").format(m=r.method))
             continue
-        r.method = method
         key = r.room or r.person_no
         matches = [a for a in store.find_accounts(key)
                    if a.room == key or not r.room] if key else []
@@ -226,7 +239,8 @@ def apply(result: ImportPreview, operator: str,
     with database.atomic():
         for n, r in enumerate(rows, start=1):
             assert r.account_id is not None and r.amount_cents is not None
-            recharge(r.account_id, r.amount_cents, r.method, operator, reference=r.reference,
+            recharge(r.account_id, r.amount_cents, r.method, operator,
+                     reference=booking_reference(r),
                      memo=_("imported from {file}, row {line}{payer}").format(
                          file=Path(result.path).name, line=r.line,
                          payer=f", {r.payer}" if r.payer else ""), t=t)

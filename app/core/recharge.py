@@ -23,6 +23,7 @@ from app.storage.models import database
 
 METHODS = {"cash": N_("cash"), "campus_card": N_("campus card"), "wechat": N_("WeChat"),
            "alipay": N_("Alipay"), "bank": N_("bank transfer")}
+assert set(METHODS) == set(METHOD_BOOKS), "every payment method needs its book account"
 #: Defaults for the desk; the settings may lower or raise them.
 MAX_RECHARGE_CENTS = 2_000_00
 CONFIRM_ABOVE_CENTS = 500_00
@@ -51,7 +52,8 @@ def validate_amount(cents: int | None, maximum: int = MAX_RECHARGE_CENTS) -> int
     if cents <= 0:
         raise UserFacingError(_("the amount must be more than zero"))
     if cents > maximum:
-        raise UserFacingError(_("at most {max} per recharge").format(max=format_cents(maximum)))
+        raise UserFacingError(_("at most {max} per recharge").format(
+            max=format_cents(maximum, symbol=True)))
     return cents
 
 
@@ -98,9 +100,9 @@ def recharge(account_id: int, amount_cents: int, method: str, operator: str, *,
                 raise UserFacingError(_("{room}: a meter-keeps-money account needs one meter")
                                       .format(room=acct.room))
             outbox_id = _queue_recharge_token(meters[0][0], amount_cents, txn, receipt)
+        else:  # the station keeps the money: close meters it had tripped, in the same booking
+            enforce_station_balance(account_id)
         balance = ledger.balance(account_id)
-    if acct.mode == "station":
-        enforce_station_balance(account_id)
     return RechargeResult(txn, receipt, account_id, acct.room, amount_cents, method, operator, t,
                           outbox_id, balance)
 

@@ -17,6 +17,16 @@ from app.views.meter_panel import MeterPanel
 from app.views.room_table import RoomTable
 
 
+def operator_name() -> str:
+    """Who works at the desk: the logged-in user (operators and logins are still to come)."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except Exception:
+        return "desk"
+
+
 class MainWindow(QMainWindow):
     def __init__(self, ctx: AppContext) -> None:
         super().__init__()
@@ -75,8 +85,37 @@ class MainWindow(QMainWindow):
             group.addAction(action)
             self.language_menu.addAction(action)
             self.language_actions[code] = action
+        self.desk_menu = QMenu(self)
+        self.recharge_action = QAction(self)
+        self.recharge_action.setShortcut(QKeySequence("Ctrl+R"))
+        self.recharge_action.triggered.connect(self.open_recharge)
+        self.import_action = QAction(self)
+        self.import_action.triggered.connect(self.open_import)
+        self.desk_menu.addAction(self.recharge_action)
+        self.desk_menu.addAction(self.import_action)
         self.menuBar().addMenu(self.file_menu)
+        self.menuBar().addMenu(self.desk_menu)
         self.menuBar().addMenu(self.settings_menu)
+
+    # -- the front desk --------------------------------------------------------------------------
+    def open_recharge(self) -> None:
+        """The recharge dialog, on the selected room if there is one."""
+        from app.views.recharge_dialog import RechargeDialog
+
+        node = self.ctx.settings.get(settings.LAST_NODE)
+        query = ""
+        if node and self.ctx.index.is_leaf(node):
+            record = self.ctx.index.nodes.get(node)
+            query = (record.code or record.name) if record else ""
+        self.recharge_dialog = RechargeDialog(self, operator=operator_name(),
+                                              initial_query=query)
+        self.recharge_dialog.show()
+
+    def open_import(self) -> None:
+        from app.views.import_dialog import ImportDialog
+
+        self.import_dialog = ImportDialog(self, operator=operator_name())
+        self.import_dialog.show()
 
     def set_language(self, code: str) -> None:
         """Switch the language now (every view re-reads its texts) and remember it."""
@@ -92,6 +131,9 @@ class MainWindow(QMainWindow):
         self.file_menu.setTitle(_("&File"))
         self.quit_action.setText(_("&Quit"))
         self.settings_menu.setTitle(_("&Settings"))
+        self.desk_menu.setTitle(_("&Desk"))
+        self.recharge_action.setText(_("&Recharge…"))
+        self.import_action.setText(_("&Import payments…"))
         self.language_menu.setTitle(_("Language"))
         for code, action in self.language_actions.items():
             action.setText(_("System language") if code == "system" else LANGUAGES[code])

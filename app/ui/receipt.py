@@ -1,0 +1,193 @@
+"""The recharge receipt: drawn with QPainter on a QPrinter (the desk printer, or a PDF file).
+
+The page is a strip of 80 mm roll paper (what desk receipt printers take); on any other page
+the receipt is drawn in an 80 mm column at the top left. The receipt number is the ledger's
+gapless counter, printed with six digits. Nothing secret (no token, no key) is printed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from PySide6.QtCore import QMarginsF, QRectF, QSizeF, Qt
+from PySide6.QtGui import QFont, QFontDatabase, QPageLayout, QPageSize, QPainter, QPen
+from PySide6.QtPrintSupport import QPrintDialog, QPrinter
+from PySide6.QtWidgets import QDialog, QWidget
+
+from app.core.money import format_cents
+from app.core.recharge import METHODS, RechargeResult
+from app.errors import UserFacingError
+from app.i18n import _
+from app.storage import accounts as store
+from app.storage.campus import campus_name
+
+log = logging.getLogger("voltkeeper.ui.receipt")
+
+PAPER_WIDTH_MM = 80.0
+PAPER_HEIGHT_MM = 150.0
+MARGIN_MM = 4.0
+#: The receipt's title is printed in both languages whatever the window's language.
+TITLE_EN = "Electricity recharge receipt"
+TITLE_ZH = "电费充值收据"
+#: Fonts that can draw Chinese, in order of preference (the first one installed is used).
+CJK_FAMILIES = ("WenQuanYi Micro Hei", "Microsoft YaHei", "PingFang SC", "Noto Sans CJK SC",
+                "Source Han Sans SC", "WenQuanYi Zen Hei", "SimHei")
+
+
+def receipt_number(receipt_no: int) -> str:
+    return f"{receipt_no:06d}"
+
+
+def receipt_lines(result: RechargeResult) -> list[tuple[str, str]]:
+    """(caption, value) of each line of the receipt, in order, in the current language."""
+    acct = store.get_account(result.account_id)
+    method = METHODS.get(result.method)
+    return [
+        (_("Receipt No."), receipt_number(result.receipt_no)),
+        (_("Time"), time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(result.t))),
+        (_("Room"), result.room),
+        (_("Account No."), acct.number if acct else str(result.account_id)),
+        (_("Payment method"), _(method) if method else result.method),
+        (_("Amount"), format_cents(result.amount_cents, symbol=True)),
+        (_("Balance after"), format_cents(result.balance_cents, symbol=True)),
+        (_("Operator"), result.operator),
+    ]
+
+
+def receipt_note(result: RechargeResult) -> str:
+    if result.outbox_id is not None:
+        return _("Keep this receipt. The meter is credited when it next answers the station.")
+    return _("Keep this receipt.")
+
+
+def _font(point_size: float, bold: bool = False) -> QFont:
+    font = QFont()
+    available = set(QFontDatabase.families())
+    families = [f for f in CJK_FAMILIES if f in available]
+    if families:
+        font.setFamilies(families)
+    font.setPointSizeF(point_size)
+    font.setBold(bold)
+    return font
+
+
+def _pdf_printer(path: Path) -> QPrinter:
+    printer = QPrinter(QPrinter.PrinterMode.HighResolution)
+    printer.setOutputFormat(QPrinter.OutputFormat.PdfFormat)
+    printer.setOutputFileName(str(path))
+    printer.setDocName(path.stem)
+    printer.setPageLayout(roll_page_layout())
+    return printer
+
+
+def roll_page_layout() -> QPageLayout:
+    size = QPageSize(QSizeF(PAPER_WIDTH_MM, PAPER_HEIGHT_MM), QPageSize.Unit.Millimeter,
+                     "Receipt 80 mm", QPageSize.SizeMatchPolicy.ExactMatch)
+    return QPageLayout(size, QPageLayout.Orientation.Portrait,
+                       QMarginsF(MARGIN_MM, MARGIN_MM, MARGIN_MM, MARGIN_MM),
+                       QPageLayout.Unit.Millimeter)
+
+
+def render_receipt(result: RechargeResult, printer_or_path: QPrinter | str | Path) -> None:
+    """Draw the receipt on ``printer_or_path``: a configured QPrinter, or a PDF file path."""
+    if isinstance(printer_or_path, str | Path):
+        path = Path(printer_or_path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        printer = _pdf_printer(path)
+    else:
+        printer = printer_or_path
+    lines = receipt_lines(result)
+    campus = campus_name()
+    painter = QPainter()
+    if not painter.begin(printer):
+        raise UserFacingError(_("The printer could not be opened."))
+    try:
+        _draw(painter, printer, campus, lines, receipt_note(result))
+    finally:
+        painter.end()
+
+
+def _draw(painter: QPainter, printer: QPrinter, campus: str,
+          lines: list[tuple[str, str]], note: str) -> None:
+    dpi = printer.resolution()
+
+    def mm(v: float) -> float:
+        return v * dpi / 25.4
+
+    page = QRectF(printer.pageLayout().paintRectPixels(dpi))
+    width = min(page.width(), mm(PAPER_WIDTH_MM - 2 * MARGIN_MM))
+    y = 0.0
+    center = int(Qt.AlignmentFlag.AlignHCenter | Qt.TextFlag.TextWordWrap)
+    left = int(Qt.AlignmentFlag.AlignLeft | Qt.TextFlag.TextWordWrap)
+    right = int(Qt.AlignmentFlag.AlignRight | Qt.TextFlag.TextWordWrap)
+
+    def block(text: str, font: QFont, flags: int, gap: float = 1.0) -> None:
+        nonlocal y
+        painter.setFont(font)
+        rect = painter.boundingRect(QRectF(0, y, width, mm(60)), flags, text)
+        painter.drawText(QRectF(0, y, width, rect.height()), flags, text)
+        y += rect.height() + mm(gap)
+
+    def rule(style: Qt.PenStyle = Qt.PenStyle.DashLine) -> None:
+        nonlocal y
+        pen = QPen(Qt.GlobalColor.black, mm(0.25), style)
+        painter.setPen(pen)
+        painter.drawLine(0, int(y), int(width), int(y))
+        painter.setPen(QPen(Qt.GlobalColor.black))
+        y += mm(2)
+
+    painter.setPen(QPen(Qt.GlobalColor.black))
+    if campus:
+        block(campus, _font(11, bold=True), center, 1.5)
+    block(TITLE_EN, _font(9.5, bold=True), center, 0.3)
+    block(TITLE_ZH, _font(9.5, bold=True), center, 2)
+    rule()
+    caption_font, value_font = _font(8.5), _font(8.5, bold=True)
+    caption_width = width * 0.42
+    for caption, value in lines:
+        painter.setFont(caption_font)
+        cap = painter.boundingRect(QRectF(0, y, caption_width, mm(30)), left, caption)
+        painter.drawText(QRectF(0, y, caption_width, cap.height()), left, caption)
+        painter.setFont(value_font)
+        val = painter.boundingRect(QRectF(caption_width, y, width - caption_width, mm(30)),
+                                   right, value)
+        painter.drawText(QRectF(caption_width, y, width - caption_width, val.height()), right,
+                         value)
+        y += max(cap.height(), val.height()) + mm(1.2)
+    y += mm(1)
+    rule()
+    y += mm(6)
+    block(_("Signature:"), caption_font, left, 0)
+    painter.drawLine(int(mm(18)), int(y - mm(1)), int(width), int(y - mm(1)))
+    y += mm(4)
+    block(note, _font(7), left, 0)
+
+
+def receipt_pdf(result: RechargeResult, path: str | Path) -> Path:
+    """Write the receipt as a PDF file; returns its path."""
+    render_receipt(result, path)
+    return Path(path)
+
+
+def ask_desk_printer(parent: QWidget | None = None) -> QPrinter | None:
+    """Let the operator choose the printer (80 mm roll preset); None when they cancel."""
+    printer = QPrinter(QPrinter.PrinterMode.HighResolution)
+    printer.setPageLayout(roll_page_layout())
+    dialog = QPrintDialog(printer, parent)
+    dialog.setWindowTitle(_("Print receipt"))
+    if dialog.exec() != QDialog.DialogCode.Accepted:
+        return None
+    return printer
+
+
+def print_receipt(result: RechargeResult, parent: QWidget | None = None) -> bool:
+    """Print the receipt on the desk printer the operator chooses; False when cancelled."""
+    printer = ask_desk_printer(parent)
+    if printer is None:
+        return False
+    render_receipt(result, printer)
+    log.info("receipt %s printed on %s", receipt_number(result.receipt_no),
+             printer.printerName() or "(default)")
+    return True

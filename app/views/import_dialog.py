@@ -1,0 +1,444 @@
+"""Importing payment statements (campus card, WeChat, Alipay; Excel or CSV) with a preview.
+
+Reading the file and booking run off the UI thread (a WorkerThread with its own database
+connection); the core decides everything: ``payments_import.preview`` judges every row and
+changes nothing, ``payments_import.apply`` books the valid rows in one transaction or none.
+Cancelling the booking raises ``Cancelled`` inside that transaction, so it rolls back whole.
+Problems reach the operator in one message, never one per row.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    QSortFilterProxyModel,
+    Qt,
+    Signal,
+)
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QMessageBox,
+    QProgressDialog,
+    QPushButton,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.core import payments_import
+from app.core.money import format_cents
+from app.core.payments_import import ImportPreview, PaymentRow
+from app.core.recharge import MAX_RECHARGE_CENTS, METHODS
+from app.errors import Cancelled
+from app.i18n import N_, _
+from app.storage.db import close_database
+from app.ui.workers import WorkerThread
+from app.views.recharge_dialog import error_text
+
+log = logging.getLogger("voltkeeper.ui.import")
+
+COLUMNS = (N_("Row"), N_("Transaction id"), N_("Room"), N_("Amount"), N_("Method"),
+           N_("Status"), N_("Problem"))
+STATUS_TEXT = {"ok": N_("to book"), "error": N_("error"), "duplicate": N_("already imported")}
+ROW_COLOR = {"error": QColor("#fde0dc"), "duplicate": QColor("#eeeeee")}
+STATUS_COLOR = {"ok": QColor("#1b5e20"), "error": QColor("#b71c1c"),
+                "duplicate": QColor("#616161")}
+STATUS_ROLE = Qt.ItemDataRole.UserRole + 1
+ERRORS_LISTED = 12
+_ROOT = QModelIndex()
+
+
+def _method_text(code: str) -> str:
+    label = METHODS.get(code)
+    return _(label) if label else code
+
+
+def row_texts(r: PaymentRow) -> list[str]:
+    """What the preview shows of a row, column by column."""
+    who = r.room or r.person_no
+    if r.account_room and r.account_room != who:
+        who = f"{who} → {r.account_room}"
+    # an amount is shown as read by the core only on rows that will be booked
+    amount = format_cents(r.amount_cents, symbol=True) \
+        if r.status == "ok" and r.amount_cents is not None else r.amount_text
+    status = STATUS_TEXT.get(r.status)
+    problem = "" if r.status == "duplicate" else r.problem  # the status says it already
+    return [str(r.line), r.reference, who, amount, _method_text(r.method),
+            _(status) if status else r.status, problem]
+
+
+class PreviewModel(QAbstractTableModel):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.rows: list[PaymentRow] = []
+
+    def set_rows(self, rows: list[PaymentRow]) -> None:
+        self.beginResetModel()
+        self.rows = list(rows)
+        self.endResetModel()
+
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = _ROOT) -> int:
+        return 0 if parent.isValid() else len(self.rows)
+
+    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = _ROOT) -> int:
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation,
+                   role: int = Qt.ItemDataRole.DisplayRole) -> object:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return _(COLUMNS[section])
+        return None
+
+    def data(self, index: QModelIndex | QPersistentModelIndex,
+             role: int = Qt.ItemDataRole.DisplayRole) -> object:
+        if not index.isValid():
+            return None
+        r = self.rows[index.row()]
+        col = index.column()
+        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
+            return row_texts(r)[col]
+        if role == Qt.ItemDataRole.BackgroundRole:
+            return ROW_COLOR.get(r.status)
+        if role == Qt.ItemDataRole.ForegroundRole and col == 5:
+            return STATUS_COLOR.get(r.status)
+        if role == Qt.ItemDataRole.TextAlignmentRole and col in (0, 3):
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == STATUS_ROLE:
+            return r.status
+        return None
+
+    def retranslate(self) -> None:
+        self.headerDataChanged.emit(Qt.Orientation.Horizontal, 0, len(COLUMNS) - 1)
+        if self.rows:
+            self.dataChanged.emit(self.index(0, 0),
+                                  self.index(len(self.rows) - 1, len(COLUMNS) - 1))
+
+
+def errors_message(preview: ImportPreview) -> str:
+    """The one message that lists the rows that will not be booked."""
+    errors = preview.errors
+    lines = [_("row {line}: {problem}").format(line=r.line, problem=r.problem)
+             for r in errors[:ERRORS_LISTED]]
+    if len(errors) > ERRORS_LISTED:
+        lines.append(_("… and {n} more").format(n=len(errors) - ERRORS_LISTED))
+    return _("{n} rows have errors and will not be booked:").format(n=len(errors)) + "\n" \
+        + "\n".join(lines)
+
+
+class ImportDialog(QDialog):
+    """Preview a statement, then book its valid rows. Signals carry what happened."""
+
+    loaded = Signal(object)  # ImportPreview
+    applied = Signal(int)  # rows booked
+    failed = Signal(str)  # the message shown
+    _job_done = Signal(object, object, object)  # kind, result, exception (from the worker)
+    _job_progress = Signal(int, int)
+
+    def __init__(self, parent: QWidget | None = None, *, operator: str,
+                 default_method: str = "campus_card",
+                 maximum_cents: int = MAX_RECHARGE_CENTS) -> None:
+        super().__init__(parent)
+        self.setObjectName("ImportDialog")
+        self.operator = operator
+        self.maximum_cents = maximum_cents
+        self.preview: ImportPreview | None = None
+        self.path: Path | None = None
+        #: Asked before booking when some rows have errors (the message lists them).
+        self.confirm_with_errors: Callable[[str], bool] = self._ask_with_errors
+        #: Shows one message when reading or booking fails.
+        self.alert: Callable[[str], None] = self._warn
+        self._thread: WorkerThread | None = None
+        self._cancel = threading.Event()
+        self._progress: QProgressDialog | None = None
+        self._booking_cents = 0  # the total being booked
+        self._keep_status = False  # a reload after booking keeps the booking's message
+        self._closing = False
+        self._job_done.connect(self._on_job_done)
+        self._job_progress.connect(self._on_progress)
+        self._build(default_method)
+        self.retranslate()
+        self.resize(980, 600)
+
+    # -- building ------------------------------------------------------------------------------
+    def _build(self, default_method: str) -> None:
+        self.file_label = QLabel()
+        self.file_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.choose_button = QPushButton()
+        self.choose_button.clicked.connect(self.choose_file)
+        self.method_caption = QLabel()
+        self.method = QComboBox()
+        for code in METHODS:
+            self.method.addItem("", code)
+        self.method.setCurrentIndex(max(0, self.method.findData(default_method)))
+        self.method.currentIndexChanged.connect(self._reload)
+        top = QHBoxLayout()
+        top.addWidget(self.choose_button)
+        top.addWidget(self.file_label, 1)
+        top.addWidget(self.method_caption)
+        top.addWidget(self.method)
+
+        self.model = PreviewModel(self)
+        self.proxy = QSortFilterProxyModel(self)  # "only problems" filters on the status
+        self.proxy.setSourceModel(self.model)
+        self.proxy.setFilterKeyColumn(0)
+        self.proxy.setFilterRole(STATUS_ROLE)
+        self.view = QTableView()
+        self.view.setModel(self.proxy)
+        self.view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.view.verticalHeader().setVisible(False)
+        self.view.verticalHeader().setDefaultSectionSize(24)
+        header = self.view.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setStretchLastSection(True)
+        for col, width in enumerate((48, 150, 120, 90, 90, 110)):
+            self.view.setColumnWidth(col, width)
+        self.only_problems = QCheckBox()
+        self.only_problems.toggled.connect(
+            lambda on: self.proxy.setFilterRegularExpression("^(error|duplicate)$" if on else ""))
+
+        self.summary = QLabel()
+        self.summary.setObjectName("summary")
+        self.summary.setStyleSheet("font-weight: bold;")
+        self.status = QLabel()
+        self.status.setObjectName("status")
+        self.status.setWordWrap(True)
+        self.book_button = QPushButton()
+        self.book_button.clicked.connect(self.book)
+        self.close_button = QPushButton()
+        self.close_button.clicked.connect(self.reject)
+        for b in (self.choose_button, self.book_button, self.close_button):
+            b.setAutoDefault(False)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.only_problems)
+        buttons.addStretch(1)
+        buttons.addWidget(self.book_button)
+        buttons.addWidget(self.close_button)
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.view, 1)
+        layout.addWidget(self.summary)
+        layout.addWidget(self.status)
+        layout.addLayout(buttons)
+        self._update()
+
+    def retranslate(self) -> None:
+        self.setWindowTitle(_("Import payments"))
+        self.choose_button.setText(_("Choose file…"))
+        self.method_caption.setText(_("Method when the file names none:"))
+        for i in range(self.method.count()):
+            self.method.setItemText(i, _method_text(self.method.itemData(i)))
+        self.only_problems.setText(_("Show only rows that will not be booked"))
+        self.book_button.setText(_("Book valid rows"))
+        self.close_button.setText(_("Close"))
+        self.model.retranslate()
+        self._update()
+
+    # -- reading a statement -------------------------------------------------------------------
+    def choose_file(self) -> None:
+        start = str(self.path.parent) if self.path else ""
+        name, _filter = QFileDialog.getOpenFileName(
+            self, _("Choose a payment statement"), start,
+            _("Statements (*.xlsx *.xlsm *.csv)") + ";;" + _("All files (*)"))
+        if name:
+            self.load(name)
+
+    def load(self, path: str | Path, *, keep_status: bool = False) -> None:
+        """Read and check ``path`` (off the UI thread); ``loaded`` carries the preview."""
+        if self.busy:
+            return
+        self.path = Path(path)
+        self.file_label.setText(str(self.path))
+        self._keep_status = keep_status
+        if not keep_status:
+            self.status.setStyleSheet("")
+            self.status.setText(_("Reading {file}…").format(file=self.path.name))
+        method, path_ = self.method_code(), self.path
+        maximum = self.maximum_cents
+        self._start("preview", lambda: payments_import.preview(path_, method, maximum))
+
+    def _reload(self) -> None:
+        if self.path is not None and not self.busy:
+            self.load(self.path)
+
+    def method_code(self) -> str:
+        return str(self.method.currentData())
+
+    # -- booking -------------------------------------------------------------------------------
+    def book(self) -> None:
+        """Book the valid rows of the preview in one transaction (off the UI thread)."""
+        p = self.preview
+        if p is None or not p.valid or self.busy:
+            return
+        if p.errors and not self.confirm_with_errors(
+                errors_message(p) + "\n\n" + self._book_question(p)):
+            self.status.setText(_("Nothing booked."))
+            return
+        rows, total = len(p.valid), p.total_cents
+        self._cancel.clear()
+        self._progress = QProgressDialog(_("Booking {n} payments…").format(n=rows),
+                                         _("Cancel"), 0, rows, self)
+        self._progress.setWindowTitle(_("Import payments"))
+        self._progress.setWindowModality(Qt.WindowModality.WindowModal)
+        self._progress.setMinimumDuration(400)
+        self._progress.setAutoClose(False)
+        self._progress.setAutoReset(False)
+        self._progress.canceled.connect(self._cancel.set)
+        self._booking_cents = total
+        operator = self.operator
+
+        step = max(1, rows // 200)  # a few hundred updates at most, whatever the file's size
+
+        def progress(n: int, total_rows: int) -> None:
+            if self._cancel.is_set():  # raised inside apply's transaction: it rolls back whole
+                raise Cancelled(_("The import was cancelled; nothing was booked."))
+            if n % step == 0 or n == total_rows:
+                self._job_progress.emit(n, total_rows)
+
+        self._start("apply", lambda: payments_import.apply(p, operator, progress))
+
+    def _book_question(self, p: ImportPreview) -> str:
+        return _("Book the {n} valid rows ({total}) now?").format(
+            n=len(p.valid), total=format_cents(p.total_cents, symbol=True))
+
+    def _ask_with_errors(self, message: str) -> bool:
+        answer = QMessageBox.question(
+            self, _("Import payments"), message,
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No)
+        return answer == QMessageBox.StandardButton.Yes
+
+    def _warn(self, message: str) -> None:
+        QMessageBox.warning(self, _("Import payments"), message)
+
+    # -- the worker ----------------------------------------------------------------------------
+    @property
+    def busy(self) -> bool:
+        return self._thread is not None
+
+    def _start(self, kind: str, work: Callable[[], object]) -> None:
+        def run() -> None:
+            result: object = None
+            error: BaseException | None = None
+            try:
+                result = work()
+            except BaseException as exc:  # handed to the UI thread, which decides what to show
+                error = exc
+            finally:
+                close_database()  # this thread's own connection
+            self._job_done.emit(kind, result, error)
+
+        self._thread = WorkerThread(run, f"import-{kind}")
+        self._update()
+        self._thread.start()
+
+    def _on_progress(self, n: int, total: int) -> None:
+        if self._progress is not None and not self._cancel.is_set():
+            self._progress.setMaximum(total)
+            self._progress.setValue(n)
+
+    def _on_job_done(self, kind: str, result: object, error: BaseException | None) -> None:
+        if self._thread is not None:
+            self._thread.wait()
+            self._thread = None
+        if self._closing:
+            return
+        if self._progress is not None:
+            self._progress.close()
+            self._progress.deleteLater()
+            self._progress = None
+        if kind == "preview":
+            self._previewed(result, error)  # type: ignore[arg-type]
+        else:
+            self._booked(result, error)  # type: ignore[arg-type]
+
+    def _previewed(self, preview: ImportPreview | None, error: BaseException | None) -> None:
+        if error is not None or preview is None:
+            self.preview = None
+            self.model.set_rows([])
+            self._fail(error_text(error or RuntimeError("no preview"), "reading a statement"))
+            return
+        self.preview = preview
+        self.model.set_rows(preview.rows)
+        if not self._keep_status:
+            self.status.setStyleSheet("")
+            self.status.setText("")
+        self._keep_status = False
+        self._update()
+        self.loaded.emit(preview)
+
+    def _booked(self, booked: int | None, error: BaseException | None) -> None:
+        if error is not None:
+            if isinstance(error, Cancelled):
+                self.status.setStyleSheet("")
+                self.status.setText(str(error))
+                self._update()
+                return
+            self._fail(_("Nothing was booked: {reason}").format(
+                reason=error_text(error, "booking a statement")))
+            if self.path is not None:  # the ledger may have changed under us: judge again
+                self.load(self.path, keep_status=True)
+            return
+        total = self._booking_cents
+        log.info("imported %s payments (%s) from %s by %s", booked,
+                 format_cents(total), self.path, self.operator)
+        self.status.setStyleSheet("color: #1b5e20;")
+        self.status.setText(_("Booked {n} payments totalling {total} from {file}.").format(
+            n=booked, total=format_cents(total, symbol=True),
+            file=self.path.name if self.path else ""))
+        self.applied.emit(int(booked or 0))
+        if self.path is not None:  # show what the file holds now: its rows are booked
+            self.load(self.path, keep_status=True)
+        else:
+            self._update()
+
+    def _fail(self, message: str) -> None:
+        self.status.setStyleSheet("color: #c62828;")
+        self.status.setText(message)
+        self._update()
+        self.failed.emit(message)
+        self.alert(message)
+
+    # -- state ---------------------------------------------------------------------------------
+    def _update(self) -> None:
+        p = self.preview
+        busy = self.busy
+        self.book_button.setEnabled(not busy and p is not None and bool(p.valid))
+        self.choose_button.setEnabled(not busy)
+        self.method.setEnabled(not busy)
+        if p is None:
+            self.summary.setText(_("Choose a campus card, WeChat or Alipay statement "
+                                   "(.xlsx or .csv)."))
+            return
+        self.summary.setText(self.summary_text(p))
+
+    @staticmethod
+    def summary_text(p: ImportPreview) -> str:
+        return _("To book: {n} payments totalling {total} · {errors} rows with errors · "
+                 "{dups} already imported").format(
+            n=len(p.valid), total=format_cents(p.total_cents, symbol=True),
+            errors=len(p.errors), dups=len(p.duplicates))
+
+    def done(self, r: int) -> None:
+        self._closing = True
+        if self._thread is not None:  # let the worker finish (a booking is rolled back)
+            self._cancel.set()
+            self._thread.wait()
+            self._thread = None
+        super().done(r)

@@ -1,0 +1,564 @@
+"""Recharge at the desk: find the room, see its money and use, take the payment, print.
+
+The dialog computes nothing: the core books (``recharge.recharge``), validates
+(``validate_amount`` through the AmountEdit) and says how far the meter got
+(``delivery_state``). One booking per dialog run: after a success Confirm stays disabled until
+"New recharge" resets the form, so a double click or a second Enter books nothing twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from datetime import date, timedelta
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QMessageBox,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.core.money import format_cents
+from app.core.recharge import (
+    CONFIRM_ABOVE_CENTS,
+    MAX_RECHARGE_CENTS,
+    METHODS,
+    RechargeResult,
+    delivery_state,
+    recharge,
+    validate_amount,
+)
+from app.errors import UserFacingError
+from app.i18n import N_, _, ngettext
+from app.storage import accounts as store
+from app.storage import campus, ledger, readings
+from app.storage.accounts import AccountRecord
+from app.ui import fmt
+from app.ui.amount_edit import AmountEdit, AmountVerdict
+from app.ui.receipt import ask_desk_printer, receipt_number, render_receipt
+
+log = logging.getLogger("voltkeeper.ui.recharge")
+
+ACCOUNT_ROLE = Qt.ItemDataRole.UserRole + 1
+RECENT_DAYS = 7
+RECENT_TXNS = 6
+FINAL_STATES = ("applied", "failed", "booked")
+SEARCH_DELAY_MS = 200
+DELIVERY_POLL_MS = 1000
+
+STATE_TEXT = {"pending": N_("pending: waiting for the meter"),
+              "applied": N_("applied: the meter confirmed it"),
+              "failed": N_("failed: the meter refused it (see alarms)"),
+              "booked": N_("booked: the station keeps the money")}
+STATE_COLOR = {"pending": "#8a6d00", "applied": "#1b5e20", "failed": "#c62828",
+               "booked": "#1b5e20"}
+KIND_TEXT = {"recharge": N_("recharge"), "consumption": N_("electricity used"),
+             "allowance": N_("free allowance"), "opening": N_("opening balance"),
+             "refund": N_("refund"), "carry": N_("carried over")}
+MODE_TEXT = {"meter": N_("the meter"), "station": N_("the station")}
+
+#: What the desk printer is: a configured QPrinter, or a file path for a PDF; None: cancelled.
+PrinterFactory = Callable[[], object]
+
+
+def error_text(exc: BaseException, what: str = "") -> str:
+    """What the operator reads for ``exc``: a UserFacingError's own message; for anything else
+    a short generic message (the traceback goes to the log)."""
+    if isinstance(exc, UserFacingError):
+        return str(exc)
+    log.error("%s failed", what or "an operation", exc_info=exc)
+    return _("Something went wrong ({kind}). The details are in the log.").format(
+        kind=type(exc).__name__)
+
+
+def _small_table(columns: int, rows: int = 0) -> QTableWidget:
+    table = QTableWidget(rows, columns)
+    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+    table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+    table.verticalHeader().setVisible(False)
+    table.setAlternatingRowColors(True)
+    return table
+
+
+def _cell(text: str, align_right: bool = False) -> QTableWidgetItem:
+    item = QTableWidgetItem(text)
+    if align_right:
+        item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+    return item
+
+
+class RechargeDialog(QDialog):
+    """The desk's recharge form. ``recharged`` carries the RechargeResult of a booking."""
+
+    recharged = Signal(object)  # RechargeResult
+
+    def __init__(self, parent: QWidget | None = None, *, operator: str,
+                 maximum_cents: int = MAX_RECHARGE_CENTS,
+                 confirm_above_cents: int = CONFIRM_ABOVE_CENTS, initial_query: str = "",
+                 printer_factory: PrinterFactory | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("RechargeDialog")
+        self.operator = operator
+        self.maximum_cents = maximum_cents
+        self.confirm_above_cents = confirm_above_cents
+        self.printer_factory: PrinterFactory = printer_factory or (
+            lambda: ask_desk_printer(self))
+        #: Asked before booking more than ``confirm_above_cents``; tests replace it.
+        self.confirm_large: Callable[[int], bool] = self._ask_large
+        self.account: AccountRecord | None = None
+        self.result: RechargeResult | None = None
+        self.state = ""
+        #: Set when a booking failed unexpectedly: Confirm waits for "New recharge", so the
+        #: operator checks the bookings list before booking again.
+        self.blocked = False
+
+        self._search_timer = QTimer(self, singleShot=True, interval=SEARCH_DELAY_MS)
+        self._search_timer.timeout.connect(self.run_search)
+        self.delivery_timer = QTimer(self, interval=DELIVERY_POLL_MS)
+        self.delivery_timer.timeout.connect(self.refresh_delivery)
+        self._build()
+        self.retranslate()
+        self.resize(940, 640)
+        if initial_query:
+            self.search.setText(initial_query)
+            self.run_search()
+
+    # -- building ------------------------------------------------------------------------------
+    def _build(self) -> None:
+        self.search = QLineEdit()
+        self.search.setClearButtonEnabled(True)
+        self.search.textEdited.connect(lambda _t: self._search_timer.start())
+        self.search.returnPressed.connect(self._search_now)
+        self.results = QListWidget()
+        self.results.currentItemChanged.connect(self._on_result_changed)
+        self.found = QLabel()
+        left = QVBoxLayout()
+        self.search_caption = QLabel()
+        left.addWidget(self.search_caption)
+        left.addWidget(self.search)
+        left.addWidget(self.found)
+        left.addWidget(self.results, 1)
+
+        self.details = QGroupBox()
+        form = QFormLayout(self.details)
+        self.room = QLabel()
+        self.room.setFont(self._bigger(self.room.font(), 1.5, bold=True))
+        self.account_no, self.mode = QLabel(), QLabel()
+        self.people = QLabel()
+        self.people.setWordWrap(True)
+        self.balance = QLabel()
+        self.balance.setFont(self._bigger(self.balance.font(), 1.3, bold=True))
+        self.meter = QLabel()
+        self.meter.setWordWrap(True)
+        self.use_table = _small_table(RECENT_DAYS, 1)
+        self.use_table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.use_table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.use_table.setFixedHeight(self.use_table.horizontalHeader().sizeHint().height()
+                                      + self.use_table.verticalHeader().defaultSectionSize() + 4)
+        self.use_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.use_total = QLabel()
+        self.txn_table = _small_table(5)
+        self.txn_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.txn_table.setMinimumHeight(110)
+        self.form_labels = {key: QLabel() for key in
+                            ("room", "account", "mode", "people", "balance", "meter", "use",
+                             "txns")}
+        for key, widget in (("room", self.room), ("account", self.account_no),
+                            ("mode", self.mode), ("people", self.people),
+                            ("balance", self.balance), ("meter", self.meter)):
+            form.addRow(self.form_labels[key], widget)
+        use_box = QVBoxLayout()
+        use_box.addWidget(self.use_table)
+        use_box.addWidget(self.use_total)
+        form.addRow(self.form_labels["use"], use_box)
+        form.addRow(self.form_labels["txns"], self.txn_table)
+
+        self.payment = QGroupBox()
+        pay = QFormLayout(self.payment)
+        self.amount = AmountEdit(check=self._check_amount)
+        self.amount.verdictChanged.connect(self._on_verdict)
+        self.amount.returnPressed.connect(self._confirm_from_keyboard)
+        self.amount_message = QLabel()
+        self.amount_message.setObjectName("amount_message")
+        self.amount_message.setWordWrap(True)
+        self.amount_message.setStyleSheet("color: #c62828;")
+        self.method = QComboBox()
+        for code in METHODS:
+            self.method.addItem("", code)
+        self.amount_caption, self.method_caption = QLabel(), QLabel()
+        pay.addRow(self.amount_caption, self.amount)
+        pay.addRow("", self.amount_message)
+        pay.addRow(self.method_caption, self.method)
+
+        self.outcome = QLabel()
+        self.outcome.setObjectName("outcome")
+        self.outcome.setWordWrap(True)
+        self.outcome.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.outcome.setMinimumHeight(48)
+        self.outcome.setFont(self._bigger(self.outcome.font(), 1.15, bold=True))
+
+        self.confirm_button = QPushButton()
+        self.print_button = QPushButton()
+        self.reset_button = QPushButton()
+        self.close_button = QPushButton()
+        for b in (self.confirm_button, self.print_button, self.reset_button, self.close_button):
+            b.setAutoDefault(False)  # Enter in the search box must never book
+            b.setDefault(False)
+        self.confirm_button.clicked.connect(self.confirm)
+        self.print_button.clicked.connect(self.print_receipt)
+        self.reset_button.clicked.connect(self.reset)
+        self.close_button.clicked.connect(self.reject)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.print_button)
+        buttons.addWidget(self.reset_button)
+        buttons.addStretch(1)
+        buttons.addWidget(self.confirm_button)
+        buttons.addWidget(self.close_button)
+
+        right = QVBoxLayout()
+        right.addWidget(self.details, 1)
+        right.addWidget(self.payment)
+        right.addWidget(self.outcome)
+        right.addLayout(buttons)
+        top = QHBoxLayout(self)
+        left_box = QWidget()
+        left_box.setLayout(left)
+        left_box.setMaximumWidth(300)
+        top.addWidget(left_box)
+        top.addLayout(right, 1)
+        self._show_account(None)
+        self._update_buttons()
+
+    @staticmethod
+    def _bigger(font: QFont, factor: float, bold: bool = False) -> QFont:
+        font = QFont(font)
+        font.setPointSizeF(font.pointSizeF() * factor)
+        font.setBold(bold)
+        return font
+
+    def retranslate(self) -> None:
+        self.setWindowTitle(_("Recharge"))
+        self.search_caption.setText(_("Room, name, student or account number:"))
+        self.search.setPlaceholderText(_("e.g. 3-204 or 20240001"))
+        self.details.setTitle(_("Account"))
+        self.payment.setTitle(_("Payment"))
+        for key, text in (("room", N_("Room")), ("account", N_("Account No.")),
+                          ("mode", N_("Money kept by")), ("people", N_("Occupants")),
+                          ("balance", N_("Balance")), ("meter", N_("Meter")),
+                          ("use", N_("Last 7 days")), ("txns", N_("Recent bookings"))):
+            self.form_labels[key].setText(_(text) + ":")
+        self.txn_table.setHorizontalHeaderLabels(
+            [_("Time"), _("Booking"), _("Method"), _("Amount"), _("Operator")])
+        self.amount_caption.setText(_("Amount (¥):"))
+        self.amount.setPlaceholderText(_("at most {max}").format(
+            max=format_cents(self.maximum_cents, symbol=True)))
+        self.method_caption.setText(_("Payment method:"))
+        for i in range(self.method.count()):
+            self.method.setItemText(i, _(METHODS[self.method.itemData(i)]))
+        self.confirm_button.setText(_("Confirm recharge"))
+        self.print_button.setText(_("Print receipt"))
+        self.reset_button.setText(_("New recharge"))
+        self.close_button.setText(_("Close"))
+        self._show_account(self.account)
+        if self.result is not None:
+            self._show_outcome()
+
+    # -- finding the account -------------------------------------------------------------------
+    def _search_now(self) -> None:
+        self._search_timer.stop()
+        self.run_search()
+        if self.results.count() and self.results.currentRow() < 0:
+            self.results.setCurrentRow(0)
+
+    def run_search(self) -> None:
+        """List the open accounts the search text names; one match is selected at once."""
+        text = self.search.text().strip()
+        try:
+            found = store.find_accounts(text) if text else []
+        except Exception as exc:  # a database trouble must not close the desk's dialog
+            self.found.setText(error_text(exc, "account search"))
+            return
+        people = self._occupants_by_node()
+        keep = self.account.id if self.account else None
+        self.results.blockSignals(True)
+        self.results.clear()
+        selected = None
+        for acct in found:
+            names = fmt.name_list([o.name for o in people.get(acct.node_id, [])])
+            item = QListWidgetItem(f"{acct.room}   {names}".rstrip())
+            item.setData(ACCOUNT_ROLE, acct)
+            item.setToolTip(acct.number)
+            self.results.addItem(item)
+            if acct.id == keep:
+                selected = item
+        self.results.blockSignals(False)
+        n = len(found)
+        self.found.setText((ngettext("{n} found", "{n} found", n).format(n=n) if n
+                            else _("Nothing found")) if text else "")
+        if selected is None and len(found) == 1:
+            selected = self.results.item(0)
+        self.results.setCurrentItem(selected)
+        if selected is None:
+            self._select(None)
+
+    def _on_result_changed(self, item: QListWidgetItem | None, _prev=None) -> None:
+        self._select(item.data(ACCOUNT_ROLE) if item is not None else None)
+
+    def _select(self, account: AccountRecord | None) -> None:
+        if self.result is not None:
+            return  # the booked account stays on screen until "New recharge"
+        self.account = account
+        self._show_account(account)
+        self._update_buttons()
+
+    def select_account(self, account_id: int) -> None:
+        """Show ``account_id`` (from a room's panel: "Recharge this room")."""
+        acct = store.get_account(account_id)
+        if acct is not None:
+            self.search.setText(acct.room)
+            self.run_search()
+
+    @staticmethod
+    def _occupants_by_node() -> dict[int, list]:
+        out: dict[int, list] = {}
+        for o in campus.current_occupants():
+            out.setdefault(o.node_id, []).append(o)
+        return out
+
+    # -- showing the account -------------------------------------------------------------------
+    def _show_account(self, acct: AccountRecord | None) -> None:
+        blank = fmt.NONE
+        if acct is None:
+            for w in (self.room, self.account_no, self.mode, self.people, self.balance,
+                      self.meter):
+                w.setText(blank)
+            self.use_table.clearContents()
+            self.use_total.setText("")
+            self.txn_table.setRowCount(0)
+            return
+        self.room.setText(acct.room)
+        self.account_no.setText(acct.number)
+        self.mode.setText(_(MODE_TEXT.get(acct.mode, acct.mode)))
+        people = self._occupants_by_node().get(acct.node_id, [])
+        self.people.setText(fmt.name_list([f"{o.name} ({o.person_no})" if o.person_no
+                                           else o.name for o in people]) or blank)
+        self.balance.setText(fmt.money(ledger.balance(acct.id)))
+        meters = store.meters_of_node(acct.node_id)
+        self.meter.setText(self._meter_text(acct, [m[0] for m in meters]))
+        self._show_use([m[0] for m in meters])
+        self._show_txns(acct.id)
+
+    @staticmethod
+    def _meter_text(acct: AccountRecord, meter_ids: list[int]) -> str:
+        if not meter_ids:
+            return _("no meter")
+        parts = []
+        for meter_id in meter_ids:
+            money, _count, read_at = store.meter_money(meter_id)
+            if read_at is None:
+                parts.append(_("never read"))
+            elif acct.mode == "meter":
+                parts.append(_("{money} on the meter, read {time}").format(
+                    money=fmt.money(money), time=fmt.clock(read_at)))
+            else:
+                parts.append(_("read {time}").format(time=fmt.clock(read_at)))
+        return "; ".join(parts)
+
+    def _show_use(self, meter_ids: list[int]) -> None:
+        today = date.today()
+        days = [(today - timedelta(days=n)).isoformat() for n in range(RECENT_DAYS - 1, -1, -1)]
+        per_day = dict.fromkeys(days, 0)
+        for meter_id in meter_ids:
+            for day, wh in readings.daily_energy(meter_id)[-RECENT_DAYS * 2:]:
+                if day in per_day:
+                    per_day[day] += int(wh)
+        self.use_table.setHorizontalHeaderLabels([d[5:] for d in days])
+        for col, day in enumerate(days):
+            self.use_table.setItem(0, col, _cell(fmt.kwh(per_day[day]).removesuffix(" kWh"),
+                                                 align_right=True))
+        self.use_total.setText(_("{total} in {n} days").format(
+            total=fmt.kwh(sum(per_day.values())), n=RECENT_DAYS))
+
+    def _show_txns(self, account_id: int) -> None:
+        txns = ledger.txns(account_id, limit=RECENT_TXNS)
+        self.txn_table.setRowCount(len(txns))
+        for row, t in enumerate(txns):
+            method = METHODS.get(t.method)
+            kind = KIND_TEXT.get(t.kind)
+            values = [time.strftime("%Y-%m-%d %H:%M", time.localtime(t.t)),
+                      _(kind) if kind else t.kind, _(method) if method else t.method,
+                      fmt.money(t.amount_cents), t.operator]
+            for col, text in enumerate(values):
+                self.txn_table.setItem(row, col, _cell(text, align_right=col == 3))
+
+    # -- the amount ----------------------------------------------------------------------------
+    def _check_amount(self, cents: int) -> int:
+        return validate_amount(cents, self.maximum_cents)
+
+    def _on_verdict(self, verdict: AmountVerdict) -> None:
+        self.amount_message.setText(verdict.message)
+        self._update_buttons()
+
+    def amount_cents(self) -> int | None:
+        return self.amount.cents()
+
+    def method_code(self) -> str:
+        return str(self.method.currentData())
+
+    def _update_buttons(self) -> None:
+        done = self.result is not None
+        self.confirm_button.setEnabled(not done and not self.blocked and self.account is not None
+                                       and self.amount.cents() is not None)
+        self.print_button.setEnabled(done)
+        self.reset_button.setEnabled(done or self.blocked or bool(self.amount.text()))
+        for w in (self.search, self.results, self.amount, self.method):
+            w.setEnabled(not done)
+
+    # -- booking -------------------------------------------------------------------------------
+    def _confirm_from_keyboard(self) -> None:
+        if self.confirm_button.isEnabled():
+            self.confirm()
+        elif not self.amount.message() and self.amount.text().strip() and self.account is None:
+            self.amount_message.setText(_("Choose the room first."))
+
+    def _ask_large(self, cents: int) -> bool:
+        answer = QMessageBox.question(
+            self, _("Large recharge"),
+            _("Recharge {amount} to {room}? This is more than {limit}.").format(
+                amount=format_cents(cents, symbol=True),
+                room=self.account.room if self.account else "",
+                limit=format_cents(self.confirm_above_cents, symbol=True)),
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No)
+        return answer == QMessageBox.StandardButton.Yes
+
+    def confirm(self) -> RechargeResult | None:
+        """Book the recharge shown on the form; returns the result (None when not booked)."""
+        if self.result is not None or self.blocked or self.account is None:
+            return None
+        verdict = self.amount.verdict()
+        if verdict.cents is None:
+            self.amount_message.setText(verdict.message or _("enter an amount"))
+            return None
+        cents, account = verdict.cents, self.account
+        if cents > self.confirm_above_cents and not self.confirm_large(cents):
+            self.amount_message.setText(_("Not booked: the large amount was not confirmed."))
+            return None
+        self.confirm_button.setEnabled(False)  # no second booking while this one runs
+        try:
+            result = recharge(account.id, cents, self.method_code(), self.operator,
+                              maximum=self.maximum_cents)
+        except Exception as exc:
+            self.blocked = not isinstance(exc, UserFacingError)
+            self._show_failure(exc)
+            self._show_account(account)  # the bookings list tells whether anything was booked
+            self._update_buttons()
+            return None
+        log.info("recharge %s: %s to %s by %s (%s), receipt %s", result.txn_id,
+                 format_cents(result.amount_cents), result.room, result.operator,
+                 result.method, receipt_number(result.receipt_no))
+        self.result = result
+        self.state = ""
+        self.amount_message.setText("")
+        self.refresh_delivery()
+        if self.state not in FINAL_STATES:
+            self.delivery_timer.start()
+        self._show_account(account)
+        self._update_buttons()
+        self.recharged.emit(result)
+        return result
+
+    def _show_failure(self, exc: Exception) -> None:
+        self.outcome.setStyleSheet("color: #c62828;")
+        if isinstance(exc, UserFacingError):
+            self.outcome.setText(_("Not booked: {reason}").format(reason=exc))
+        else:
+            self.outcome.setText(error_text(exc, "recharge") + " " + _(
+                "Check the account's bookings before trying again."))
+
+    def refresh_delivery(self) -> None:
+        """Ask the core how far the meter got; stops asking once the state is final."""
+        if self.result is None:
+            self.delivery_timer.stop()
+            return
+        try:
+            state = delivery_state(self.result)
+        except Exception as exc:  # keep trying: the database may be busy for a moment
+            log.warning("delivery state of %s: %s", self.result.outbox_id, exc)
+            return
+        if state in FINAL_STATES:
+            self.delivery_timer.stop()
+        if state != self.state:
+            self.state = state
+            self._show_outcome()
+            if state == "applied" and self.account is not None:
+                self._show_account(self.account)  # the meter's money has changed
+
+    def _show_outcome(self) -> None:
+        r = self.result
+        if r is None:
+            self.outcome.setText("")
+            return
+        state = STATE_TEXT.get(self.state)
+        self.outcome.setStyleSheet(f"color: {STATE_COLOR.get(self.state, '#000')};")
+        self.outcome.setText(
+            _("Booked {amount} to {room}. Receipt No. {receipt}. New balance {balance}.")
+            .format(amount=fmt.money(r.amount_cents), room=r.room,
+                    receipt=receipt_number(r.receipt_no), balance=fmt.money(r.balance_cents))
+            + "\n" + _("Meter: {state}").format(state=_(state) if state else self.state))
+
+    # -- after booking -------------------------------------------------------------------------
+    def print_receipt(self) -> bool:
+        """Print (or write) the receipt of the booking; False when cancelled or failed."""
+        if self.result is None:
+            return False
+        try:
+            target = self.printer_factory()
+            if target is None:
+                return False
+            render_receipt(self.result, target)  # type: ignore[arg-type]
+        except Exception as exc:
+            self.amount_message.setText(_("The receipt was not printed: {reason}").format(
+                reason=error_text(exc, "printing a receipt")))
+            return False
+        return True
+
+    def reset(self) -> None:
+        """Clear the form for the next recharge (the booked one stays booked)."""
+        self.delivery_timer.stop()
+        self.result = None
+        self.blocked = False
+        self.state = ""
+        self.account = None
+        self.outcome.setText("")
+        self.amount.clear()
+        self.amount_message.setText("")
+        self.search.clear()
+        self.results.clear()
+        self.found.setText("")
+        self._show_account(None)
+        self._update_buttons()
+        self.search.setFocus()
+
+    def done(self, r: int) -> None:
+        self.delivery_timer.stop()
+        self._search_timer.stop()
+        super().done(r)

@@ -81,9 +81,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    set_language(None)  # the system's language already for --help
     parser = build_parser()
     args = parser.parse_args(argv)
-    set_language(args.language)
+    if args.language:
+        set_language(args.language)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

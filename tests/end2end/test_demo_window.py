@@ -14,26 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import free_port_base
+
 ROOT = Path(__file__).resolve().parent.parent.parent
 BUSES, METERS = 2, 5
-
-
-def _free_base_port() -> int:
-    """A base port P with P+1..P+BUSES free (the simulator's bus k listens on P+k)."""
-    for _attempt in range(50):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            base = s.getsockname()[1] - 1
-        if base + BUSES > 65535:
-            continue
-        try:
-            for k in range(1, BUSES + 1):
-                with socket.socket() as probe:
-                    probe.bind(("127.0.0.1", base + k))
-        except OSError:
-            continue
-        return base
-    pytest.skip("no free ports for the simulator")
 
 
 def _wait(predicate, timeout: float, what: str, proc: subprocess.Popen) -> None:
@@ -61,7 +45,7 @@ def _query(db: Path, sql: str):
 def test_demo_window_polls_the_simulator_and_stops_cleanly(tmp_path, _isolated_home):
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "VOLTKEEPER_HOME": str(_isolated_home)}
     db = _isolated_home / "demo.db"
-    base = _free_base_port()
+    base = free_port_base(BUSES)
     subprocess.run([sys.executable, "main.py", "init-demo", "--db", str(db), "--buses",
                     str(BUSES), "--meters", str(METERS), "--port", str(base)],
                    cwd=ROOT, env=env, check=True, capture_output=True)

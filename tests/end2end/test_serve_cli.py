@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -13,25 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import free_port_base
+
 ROOT = Path(__file__).resolve().parent.parent.parent
 MAIN = str(ROOT / "main.py")
-
-
-def _free_base(n: int) -> int:
-    for base in range(31000, 60000, 97):
-        try:
-            socks = []
-            for k in range(1, n + 1):
-                s = socket.socket()
-                s.bind(("127.0.0.1", base + k))
-                socks.append(s)
-            for s in socks:
-                s.close()
-            return base
-        except OSError:
-            for s in socks:
-                s.close()
-    raise RuntimeError("no free ports")
 
 
 def _run(args, env, **kw):
@@ -62,7 +46,7 @@ def env(tmp_path):
 
 
 def test_serve_status_recharge_and_standby(tmp_path, env):
-    port = _free_base(2)
+    port = free_port_base(2)
     sim = subprocess.Popen([sys.executable, MAIN, "simulate", "--buses", "2", "--meters", "3",
                             "--port", str(port), "--seed", "4", "--speed", "0"],
                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

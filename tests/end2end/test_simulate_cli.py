@@ -21,6 +21,7 @@ import pytest
 
 from app.drivers.modbus_link import LinkConfig, ModbusLink
 from app.drivers.profile import load_profile
+from tests.helpers import assert_plausible_over_plain_pymodbus, free_port_base
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 #: How users start the simulator (``python -m app.drivers.simulator`` takes the same flags).
@@ -28,29 +29,6 @@ SIMULATE = [sys.executable, str(ROOT / "main.py"), "simulate"]
 LINE = re.compile(r"^bus (\d+) listening on (\S+) \((\d+) meters, ([\w-]+)\)$")
 START_TIMEOUT_S = 15
 needs_mbpoll = pytest.mark.skipif(shutil.which("mbpoll") is None, reason="mbpoll not installed")
-
-
-def free_port_base(buses: int) -> int:
-    """A port P with P+1..P+buses free right now."""
-    for _ in range(50):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            base = probe.getsockname()[1] - 1
-        if base + buses > 65535:
-            continue
-        try:
-            held = []
-            for k in range(1, buses + 1):
-                s = socket.socket()
-                held.append(s)
-                s.bind(("127.0.0.1", base + k))
-        except OSError:
-            continue
-        finally:
-            for s in held:
-                s.close()
-        return base
-    raise RuntimeError("no free ports")
 
 
 class Simulator:
@@ -113,7 +91,6 @@ def mbpoll(*args: str) -> list[int]:
 
 @needs_mbpoll
 def test_tcp_campus_serves_plain_pymodbus_and_mbpoll(tmp_path: Path) -> None:
-    from pymodbus.client import ModbusTcpClient
 
     base = free_port_base(2)
     key_file = tmp_path / "keys" / "master.key"
@@ -123,16 +100,7 @@ def test_tcp_campus_serves_plain_pymodbus_and_mbpoll(tmp_path: Path) -> None:
         assert [m.group(0) for m in lines] == [
             f"bus {k} listening on tcp://127.0.0.1:{base + k} (3 meters, acrel-ddsy1352)"
             for k in (1, 2)]
-        client = ModbusTcpClient("127.0.0.1", port=base + 2, timeout=2)
-        assert client.connect()
-        try:
-            for unit in (1, 2, 3):
-                volts = client.read_holding_registers(0x0B, count=1, device_id=unit)
-                hertz = client.read_holding_registers(0x11, count=1, device_id=unit)
-                assert 198 <= volts.registers[0] / 10 <= 242
-                assert 49.5 <= hertz.registers[0] / 100 <= 50.5
-        finally:
-            client.close()
+        assert_plausible_over_plain_pymodbus(base + 2, (1, 2, 3))
         # mbpoll counts registers from 1: register 000BH (voltage) is reference 12.
         (volts,) = mbpoll("-m", "tcp", "-p", str(base + 1), "-a", "2", "-r", "12", "-c", "1",
                           "-t", "4", "127.0.0.1")

@@ -20,6 +20,7 @@ from app.drivers.simulator.clock import parse_start
 from app.drivers.simulator.protocol import rtu_frame
 from app.drivers.token import TokenStatus, make_token
 from app.errors import CrcError, MeterException, NoResponse, NotSupported
+from tests.helpers import assert_plausible_over_plain_pymodbus
 
 ACREL = load_profile("acrel-ddsy1352")
 SDM = load_profile("eastron-sdm120")
@@ -298,20 +299,10 @@ async def _plain_pymodbus_reads(port: int, units: range) -> list[str]:
 
 
 def test_plain_pymodbus_reads_plausible_values_at_the_profiles_addresses() -> None:
-    from pymodbus.client import ModbusTcpClient
 
     with start_simulator(buses=1, meters=3, seed=5) as sim:
         port = int(sim.endpoints[0].rsplit(":", 1)[1])
-        client = ModbusTcpClient("127.0.0.1", port=port, timeout=1)
-        assert client.connect()
-        try:
-            for unit in (1, 2, 3):
-                volts = client.read_holding_registers(0x0B, count=1, device_id=unit)
-                hertz = client.read_holding_registers(0x11, count=1, device_id=unit)
-                assert 198 <= volts.registers[0] / 10 <= 242
-                assert 49.5 <= hertz.registers[0] / 100 <= 50.5
-        finally:
-            client.close()
+        assert_plausible_over_plain_pymodbus(port, (1, 2, 3))
 
 
 # ----------------------------------------------------------------------------- the wire itself

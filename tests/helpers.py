@@ -1,0 +1,45 @@
+"""Small helpers shared by test folders (no fixtures here: plain functions)."""
+
+from __future__ import annotations
+
+import socket
+
+
+def free_port_base(buses: int) -> int:
+    """A port P with P+1..P+buses free right now (the simulator's bus k listens on P+k)."""
+    for _ in range(50):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            base = probe.getsockname()[1] - 1
+        if base + buses > 65535:
+            continue
+        held: list[socket.socket] = []
+        try:
+            for k in range(1, buses + 1):
+                s = socket.socket()
+                held.append(s)
+                s.bind(("127.0.0.1", base + k))
+        except OSError:
+            continue
+        finally:
+            for s in held:
+                s.close()
+        return base
+    raise RuntimeError("no free ports")
+
+
+def assert_plausible_over_plain_pymodbus(port: int, units: range | tuple[int, ...]) -> None:
+    """A client that is not VoltKeeper's reads the DDSY1352 profile's addresses: voltage
+    000BH (x0.1 V) and frequency 0011H (x0.01 Hz) are plausible mains values."""
+    from pymodbus.client import ModbusTcpClient
+
+    client = ModbusTcpClient("127.0.0.1", port=port, timeout=2)
+    assert client.connect()
+    try:
+        for unit in units:
+            volts = client.read_holding_registers(0x0B, count=1, device_id=unit)
+            hertz = client.read_holding_registers(0x11, count=1, device_id=unit)
+            assert 198 <= volts.registers[0] / 10 <= 242
+            assert 49.5 <= hertz.registers[0] / 100 <= 50.5
+    finally:
+        client.close()

@@ -47,8 +47,8 @@ from app.core.recharge import MAX_RECHARGE_CENTS, METHODS
 from app.errors import Cancelled
 from app.i18n import N_, _
 from app.storage.db import close_database
+from app.ui.errors import error_text
 from app.ui.workers import WorkerThread
-from app.views.recharge_dialog import error_text
 
 log = logging.getLogger("voltkeeper.ui.import")
 

@@ -9,14 +9,11 @@ The dialog computes nothing: the core books (``recharge.recharge``), validates
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
-from datetime import date, timedelta
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QComboBox,
     QDialog,
     QFormLayout,
@@ -29,8 +26,6 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QMessageBox,
     QPushButton,
-    QTableWidget,
-    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
@@ -48,17 +43,24 @@ from app.core.recharge import (
 from app.errors import UserFacingError
 from app.i18n import N_, _, ngettext
 from app.storage import accounts as store
-from app.storage import campus, ledger, readings
+from app.storage import campus, ledger
 from app.storage.accounts import AccountRecord
 from app.ui import fmt
 from app.ui.amount_edit import AmountEdit, AmountVerdict
+from app.ui.errors import error_text
 from app.ui.receipt import ask_desk_printer, receipt_number, render_receipt
+from app.views.account_summary import (
+    MODE_TEXT,
+    RECENT_DAYS,
+    fill_txns,
+    fill_use,
+    meter_text,
+    small_table,
+)
 
 log = logging.getLogger("voltkeeper.ui.recharge")
 
 ACCOUNT_ROLE = Qt.ItemDataRole.UserRole + 1
-RECENT_DAYS = 7
-RECENT_TXNS = 6
 FINAL_STATES = ("applied", "failed", "booked")
 SEARCH_DELAY_MS = 200
 DELIVERY_POLL_MS = 1000
@@ -69,40 +71,8 @@ STATE_TEXT = {"pending": N_("pending: waiting for the meter"),
               "booked": N_("booked: the station keeps the money")}
 STATE_COLOR = {"pending": "#8a6d00", "applied": "#1b5e20", "failed": "#c62828",
                "booked": "#1b5e20"}
-KIND_TEXT = {"recharge": N_("recharge"), "consumption": N_("electricity used"),
-             "allowance": N_("free allowance"), "opening": N_("opening balance"),
-             "refund": N_("refund"), "carry": N_("carried over")}
-MODE_TEXT = {"meter": N_("the meter"), "station": N_("the station")}
-
 #: What the desk printer is: a configured QPrinter, or a file path for a PDF; None: cancelled.
 PrinterFactory = Callable[[], object]
-
-
-def error_text(exc: BaseException, what: str = "") -> str:
-    """What the operator reads for ``exc``: a UserFacingError's own message; for anything else
-    a short generic message (the traceback goes to the log)."""
-    if isinstance(exc, UserFacingError):
-        return str(exc)
-    log.error("%s failed", what or "an operation", exc_info=exc)
-    return _("Something went wrong ({kind}). The details are in the log.").format(
-        kind=type(exc).__name__)
-
-
-def _small_table(columns: int, rows: int = 0) -> QTableWidget:
-    table = QTableWidget(rows, columns)
-    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-    table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
-    table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-    table.verticalHeader().setVisible(False)
-    table.setAlternatingRowColors(True)
-    return table
-
-
-def _cell(text: str, align_right: bool = False) -> QTableWidgetItem:
-    item = QTableWidgetItem(text)
-    if align_right:
-        item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-    return item
 
 
 class RechargeDialog(QDialog):
@@ -168,14 +138,14 @@ class RechargeDialog(QDialog):
         self.balance.setFont(self._bigger(self.balance.font(), 1.3, bold=True))
         self.meter = QLabel()
         self.meter.setWordWrap(True)
-        self.use_table = _small_table(RECENT_DAYS, 1)
+        self.use_table = small_table(RECENT_DAYS, 1)
         self.use_table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.use_table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.use_table.setFixedHeight(self.use_table.horizontalHeader().sizeHint().height()
                                       + self.use_table.verticalHeader().defaultSectionSize() + 4)
         self.use_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.use_total = QLabel()
-        self.txn_table = _small_table(5)
+        self.txn_table = small_table(5)
         self.txn_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.txn_table.setMinimumHeight(110)
         self.form_labels = {key: QLabel() for key in
@@ -362,52 +332,9 @@ class RechargeDialog(QDialog):
                                            else o.name for o in people]) or blank)
         self.balance.setText(fmt.money(ledger.balance(acct.id)))
         meters = store.meters_of_node(acct.node_id)
-        self.meter.setText(self._meter_text(acct, [m[0] for m in meters]))
-        self._show_use([m[0] for m in meters])
-        self._show_txns(acct.id)
-
-    @staticmethod
-    def _meter_text(acct: AccountRecord, meter_ids: list[int]) -> str:
-        if not meter_ids:
-            return _("no meter")
-        parts = []
-        for meter_id in meter_ids:
-            money, _count, read_at = store.meter_money(meter_id)
-            if read_at is None:
-                parts.append(_("never read"))
-            elif acct.mode == "meter":
-                parts.append(_("{money} on the meter, read {time}").format(
-                    money=fmt.money(money), time=fmt.clock(read_at)))
-            else:
-                parts.append(_("read {time}").format(time=fmt.clock(read_at)))
-        return "; ".join(parts)
-
-    def _show_use(self, meter_ids: list[int]) -> None:
-        today = date.today()
-        days = [(today - timedelta(days=n)).isoformat() for n in range(RECENT_DAYS - 1, -1, -1)]
-        per_day = dict.fromkeys(days, 0)
-        for meter_id in meter_ids:
-            for day, wh in readings.daily_energy(meter_id)[-RECENT_DAYS * 2:]:
-                if day in per_day:
-                    per_day[day] += int(wh)
-        self.use_table.setHorizontalHeaderLabels([d[5:] for d in days])
-        for col, day in enumerate(days):
-            self.use_table.setItem(0, col, _cell(fmt.kwh(per_day[day]).removesuffix(" kWh"),
-                                                 align_right=True))
-        self.use_total.setText(_("{total} in {n} days").format(
-            total=fmt.kwh(sum(per_day.values())), n=RECENT_DAYS))
-
-    def _show_txns(self, account_id: int) -> None:
-        txns = ledger.txns(account_id, limit=RECENT_TXNS)
-        self.txn_table.setRowCount(len(txns))
-        for row, t in enumerate(txns):
-            method = METHODS.get(t.method)
-            kind = KIND_TEXT.get(t.kind)
-            values = [time.strftime("%Y-%m-%d %H:%M", time.localtime(t.t)),
-                      _(kind) if kind else t.kind, _(method) if method else t.method,
-                      fmt.money(t.amount_cents), t.operator]
-            for col, text in enumerate(values):
-                self.txn_table.setItem(row, col, _cell(text, align_right=col == 3))
+        self.meter.setText(meter_text(acct, [m[0] for m in meters]))
+        fill_use(self.use_table, self.use_total, [m[0] for m in meters])
+        fill_txns(self.txn_table, acct.id)
 
     # -- the amount ----------------------------------------------------------------------------
     def _check_amount(self, cents: int) -> int:

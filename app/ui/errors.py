@@ -1,0 +1,25 @@
+"""The one way errors reach the operator.
+
+A ``UserFacingError`` says its own message (already written for the operator, translated);
+anything else is a defect: its traceback goes to the log and the operator reads a short generic
+message. Dialogs show the text; they never format exceptions themselves.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from app.errors import UserFacingError
+from app.i18n import _
+
+log = logging.getLogger("voltkeeper.ui")
+
+
+def error_text(exc: BaseException, what: str = "") -> str:
+    """What the operator reads for ``exc``: a UserFacingError's own message; for anything else
+    a short generic message (the traceback goes to the log)."""
+    if isinstance(exc, UserFacingError):
+        return str(exc)
+    log.error("%s failed", what or "an operation", exc_info=exc)
+    return _("Something went wrong ({kind}). The details are in the log.").format(
+        kind=type(exc).__name__)

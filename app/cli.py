@@ -74,6 +74,32 @@ def build_parser() -> argparse.ArgumentParser:
                    help=_("book the valid rows even if some rows are wrong"))
     p.add_argument("--dry-run", action="store_true", help=_("only check the file"))
 
+    p = sub.add_parser("account", help=_("open or close a room's account; occupants in and out"))
+    _add_db(p)
+    p.add_argument("action", choices=("open", "close", "move-in", "move-out", "show"))
+    p.add_argument("--room", required=True, help=_("room or shop number"))
+    p.add_argument("--operator", default="desk")
+    p.add_argument("--mode", choices=("meter", "station"), default=None,
+                   help=_("who keeps the money (default: the meter, if the room has one)"))
+    p.add_argument("--group", default=None, help=_("tariff group (default: dorm or shop)"))
+    p.add_argument("--carry", action="store_true",
+                   help=_("on closing, carry the balance to the resident's next term"))
+    p.add_argument("--method", default="cash", help=_("how a closing balance is refunded"))
+    p.add_argument("--name", default="")
+    p.add_argument("--person-no", default="")
+    p.add_argument("--phone", default="")
+
+    p = sub.add_parser("tariff", help=_("list tariffs or add a tariff version"))
+    _add_db(p)
+    p.add_argument("action", choices=("list", "set"))
+    p.add_argument("--group", default="dorm")
+    p.add_argument("--from", dest="starts_on", default=None, help=_("first day, YYYY-MM-DD"))
+    p.add_argument("--price", default=None, help=_("yuan per kWh, e.g. 0.588"))
+    p.add_argument("--tiers", default="",
+                   help=_("monthly tiers, e.g. 50:0.588,200:0.638,*:0.888 (kWh:price)"))
+    p.add_argument("--allowance", default="0", help=_("free kWh per account and month"))
+    p.add_argument("--operator", default="finance")
+
     p = sub.add_parser("status", help=_("print each bus and meter"))
     _add_db(p)
     p.add_argument("--json", action="store_true", help=_("machine-readable output"))
@@ -114,7 +140,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         from app.core.serve import serve_command
 
         return serve_command(args)
-    if command in ("recharge", "import-payments"):
+    if command in ("recharge", "import-payments", "account", "tariff"):
         from app.core import desk_commands
 
         return desk_commands.run(args)

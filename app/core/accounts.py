@@ -78,6 +78,55 @@ def move_out(occupant_id: int, t: float | None = None) -> None:
         Occupant.id == occupant_id).execute()
 
 
+def close_account(account_id: int, operator: str, disposition: str = "refund",
+                  method: str = "cash", max_reading_age_s: float = 300.0,
+                  t: float | None = None) -> Settlement:
+    """销户: bill up to the last reading (the interval still running included), cut the room's
+    meters (a trip for each, through the outbox), then refund or carry the balance and close.
+
+    Refused when a meter's last reading is older than ``max_reading_age_s`` (the settlement
+    must rest on a fresh reading) or money is still on its way to a meter."""
+    from app.core import billing
+
+    acct = store.get_account(account_id)
+    if acct is None or not acct.is_open:
+        raise UserFacingError(_("no open account {id}").format(id=account_id))
+    t = time.time() if t is None else t
+    meters = store.meters_of_node(acct.node_id)
+    for meter_id, *_rest in meters:
+        _money, _count, read_at = store.meter_money(meter_id)
+        if read_at is None or t - read_at > max_reading_age_s:
+            raise UserFacingError(_("{room}: no fresh reading of its meter; the settlement "
+                                    "needs one (is the meter online?)").format(room=acct.room))
+        if any(i.action == "recharge" for i in store.pending_outbox([meter_id])):
+            raise UserFacingError(_("{room}: a recharge is still on its way to the meter")
+                                  .format(room=acct.room))
+    report = billing.bill(now=t, operator=operator, account_id=account_id, final=True)
+    if report.problems:
+        raise UserFacingError("; ".join(report.problems))
+    with database.atomic():
+        for meter_id, *_rest in meters:
+            store.add_outbox(meter_id, "trip")
+        return settle_and_close(account_id, operator, disposition, method, t)
+
+
+def correct(txn_id: int, operator: str, reason: str) -> int:
+    """Reverse a booking with a new one (the ledger is never edited). Returns the new txn."""
+    if not reason.strip():
+        raise UserFacingError(_("a correction needs a reason"))
+    return ledger.reverse(txn_id, operator=operator, memo=reason.strip())
+
+
+def move_out_by_name(node_id: int, name: str, t: float | None = None) -> str:
+    """Move out the current occupant of the node called ``name``; returns the name."""
+    row = Occupant.get_or_none((Occupant.node == node_id) & (Occupant.name == name.strip())
+                               & Occupant.moved_out.is_null())
+    if row is None:
+        raise UserFacingError(_("nobody called {name!r} lives there").format(name=name))
+    move_out(row.id, t)
+    return row.name
+
+
 def settle_and_close(account_id: int, operator: str, disposition: str = "refund",
                      method: str = "cash", t: float | None = None) -> Settlement:
     """Refund the balance (or carry it to the resident's next term) and close the account.

@@ -25,6 +25,7 @@ from app.core.tariffs import TariffVersion, tiers_from_json, version_in_force
 from app.i18n import _
 from app.storage import accounts as store
 from app.storage import ledger
+from app.storage.accounts import AccountRecord
 from app.storage.models import (
     Alarm,
     BillingCursor,
@@ -98,15 +99,20 @@ def _adopt(report: BillingReport, operator: str) -> None:
         report.adopted += 1
 
 
-def bill(now: float | None = None, operator: str = "billing") -> BillingReport:
-    """Bill every open account's closed intervals up to ``now``. Safe to run any time."""
+def bill(now: float | None = None, operator: str = "billing",
+         account_id: int | None = None, final: bool = False) -> BillingReport:
+    """Bill every open account's closed intervals up to ``now``. Safe to run any time.
+
+    ``account_id`` bills one account; ``final`` also bills its interval still running (the
+    closing bill: the meter is tripped as the account closes, nothing is used after it)."""
     now = time.time() if now is None else now
-    until = interval_start(now)
+    until = interval_start(now) + (INTERVAL_S if final else 0)
     report = BillingReport()
     _adopt(report, operator)
     tariffs = load_tariffs()
+    waiting = set(store.accounts_to_adopt())
     for acct in store.open_accounts():
-        if acct.id in store.accounts_to_adopt():
+        if acct.id in waiting or (account_id is not None and acct.id != account_id):
             continue
         try:
             _bill_account(acct, until, tariffs.get(acct.tariff_group, []), operator, report)
@@ -119,8 +125,8 @@ class _NoTariff(Exception):
     pass
 
 
-def _bill_account(acct, until: int, versions: list[TariffVersion], operator: str,
-                  report: BillingReport) -> None:
+def _bill_account(acct: AccountRecord, until: int, versions: list[TariffVersion],
+                  operator: str, report: BillingReport) -> None:
     meters = store.meters_of_node(acct.node_id)
     if not meters:
         return

@@ -1,4 +1,5 @@
-"""``main.py recharge`` and ``main.py import-payments``: the front desk's work from a script.
+"""``main.py recharge``, ``import-payments``, ``account`` and ``tariff``: the desk's and
+finance's work from a script.
 
 Same core as the window. Each prints what it did; a refusal exits non-zero with one message.
 """
@@ -8,19 +9,74 @@ from __future__ import annotations
 import argparse
 import time
 
-from app.core import payments_import
+from app.core import accounts, billing, payments_import
 from app.core.money import format_cents, parse_amount
 from app.core.recharge import delivery_state, find_account, recharge
+from app.core.tariffs import TariffVersion, parse_price, parse_tiers
 from app.errors import UserFacingError
 from app.i18n import _
+from app.storage import accounts as store
+from app.storage import ledger
 from app.storage.db import open_database
+from app.storage.models import Node
 
 
 def run(args: argparse.Namespace) -> int:
     open_database(args.db, create=False)
-    if args.command == "recharge":
-        return _recharge(args)
-    return _import(args)
+    handler = {"recharge": _recharge, "import-payments": _import, "account": _account,
+               "tariff": _tariff}[args.command]
+    return handler(args)
+
+
+def _node_for(room: str) -> int:
+    node = Node.get_or_none((Node.code == room) & Node.kind.in_(("room", "shop")))
+    if node is None:
+        raise UserFacingError(_("no room or shop {room!r}").format(room=room))
+    return node.id
+
+
+def _account(args: argparse.Namespace) -> int:
+    node_id = _node_for(args.room)
+    acct = store.open_account_for_node(node_id)
+    if args.action == "open":
+        acct_id = accounts.open_account(node_id, args.operator, mode=args.mode,
+                                        tariff_group=args.group)
+        opened = store.get_account(acct_id)
+        print(_("opened account {number} for {room} (money kept by the {mode})").format(
+            number=opened.number, room=opened.room, mode=opened.mode))
+        return 0
+    if acct is None:
+        raise UserFacingError(_("{room} has no open account").format(room=args.room))
+    if args.action == "close":
+        s = accounts.close_account(acct.id, args.operator, "carry" if args.carry else "refund",
+                                   args.method)
+        verb = _("carried to the next term") if s.disposition == "carry" else _("refunded")
+        print(_("closed account {number}: {amount} {verb}; the meter is tripped").format(
+            number=acct.number, amount=format_cents(s.balance_cents), verb=verb))
+    elif args.action == "move-in":
+        accounts.move_in(node_id, args.name, args.person_no, args.phone)
+        print(_("{name} moved into {room}").format(name=args.name, room=acct.room))
+    elif args.action == "move-out":
+        gone = accounts.move_out_by_name(node_id, args.name)
+        print(_("{name} moved out of {room}").format(name=gone, room=acct.room))
+    print(_("{room}: account {number}, balance {balance}").format(
+        room=acct.room, number=acct.number, balance=format_cents(ledger.balance(acct.id))))
+    return 0
+
+
+def _tariff(args: argparse.Namespace) -> int:
+    if args.action == "set":
+        if not args.starts_on or not args.price:
+            raise UserFacingError(_("a tariff needs --from and --price"))
+        version = TariffVersion(args.group, args.starts_on, parse_price(args.price),
+                                parse_tiers(args.tiers), parse_price(args.allowance))
+        billing.set_tariff(version, args.operator)
+        print(_("tariff for {group} from {day}: {price} yuan/kWh").format(
+            group=args.group, day=args.starts_on, price=version.price))
+    for row in store.tariff_rows():
+        print(f"{row['group']:<8} {row['starts_on']}  {row['price']:>8}  "
+              f"tiers={row['tiers'] or '-'}  allowance={row['allowance_kwh']} kWh")
+    return 0
 
 
 def _recharge(args: argparse.Namespace) -> int:

@@ -77,6 +77,19 @@ def parse_price(text: str) -> Decimal:
     return value
 
 
+def parse_tiers(text: str) -> tuple[tuple[Decimal | None, Decimal], ...]:
+    """``50:0.588,200:0.638,*:0.888`` (up to kWh of monthly use : price; ``*`` the rest)."""
+    if not text.strip():
+        return ()
+    tiers = []
+    for part in text.split(","):
+        bound, sep, price = part.partition(":")
+        if not sep:
+            raise UserFacingError(_("a tier is LIMIT:PRICE, not {part!r}").format(part=part))
+        tiers.append((None if bound.strip() == "*" else parse_price(bound), parse_price(price)))
+    return tuple(tiers)
+
+
 def tiers_to_json(tiers: tuple[tuple[Decimal | None, Decimal], ...]) -> str:
     return json.dumps([[None if b is None else str(b), str(p)] for b, p in tiers])
 

@@ -104,6 +104,20 @@ def post(kind: str, entries: list[Entry], *, operator: str, account_id: int | No
     return txn_id
 
 
+def reverse(txn_id: int, *, operator: str, memo: str) -> int:
+    """Book the exact opposite of ``txn_id`` as a correction (once: a second reversal of the
+    same booking is refused)."""
+    original = LedgerTxn.get_or_none(LedgerTxn.id == txn_id)
+    if original is None:
+        raise UserFacingError(f"no booking {txn_id}")
+    if LedgerTxn.select().where(LedgerTxn.corrects == txn_id).exists():
+        raise UserFacingError(f"booking {txn_id} is already corrected")
+    entries = [(BookAccount.get_by_id(e.book_id).code, e.account_id, -e.amount_cents)
+               for e in LedgerEntry.select().where(LedgerEntry.txn == txn_id)]
+    return post("correction", entries, operator=operator, account_id=original.account_id,
+                memo=memo, corrects=txn_id, method=original.method)
+
+
 def balance(account_id: int) -> int:
     """What the station holds for the account, in cents (derived, never stored)."""
     total = (LedgerEntry.select(fn.COALESCE(fn.SUM(LedgerEntry.amount_cents), 0))

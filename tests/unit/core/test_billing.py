@@ -230,3 +230,43 @@ def test_no_sequence_of_operations_unbalances_the_ledger(tmp_path_factory, ops):
         assert database.obj is d
     finally:
         d.close()
+
+
+def test_close_account_bills_the_running_interval_trips_and_refunds(db):
+    room, (meter,) = _room()
+    _tariff(price="0.50")
+    acct = accounts.open_account(room, "desk", mode="station", t=MONTH0)
+    recharge(acct, 50_00, "cash", "alice", t=MONTH0)
+    now = MONTH0 + 3 * INTERVAL_S + 100  # 100 s into the fourth interval
+    readings.write_batch([PollOutcome(meter, now, True,
+                                      latest={"money_cents": 0, "read_at": now,
+                                              "control_mode": "auto"})])
+    _use(meter, MONTH0, 2000)  # closed interval: 2 kWh
+    _use(meter, MONTH0 + 3 * INTERVAL_S, 1000)  # the running interval: 1 kWh
+    s = accounts.close_account(acct, "alice", "refund", t=now)
+    # 50.00 - (2 + 1) kWh x 0.50 = 48.50 refunded in cash; the account is closed and empty
+    assert s.balance_cents == 48_50 and ledger.balance(acct) == 0
+    assert store.get_account(acct).closed_at == now
+    assert [i.action for i in store.pending_outbox([meter])] == ["trip"]
+    assert ledger.trial_balance()["cash"] == 50_00 - 48_50
+
+
+def test_close_needs_a_fresh_reading(db):
+    room, (meter,) = _room()
+    acct = accounts.open_account(room, "desk", mode="station")
+    with pytest.raises(UserFacingError, match="fresh reading"):
+        accounts.close_account(acct, "alice")
+    assert store.get_account(acct).is_open
+
+
+def test_a_correction_reverses_once(db):
+    room, _ = _room()
+    acct = accounts.open_account(room, "desk", mode="station")
+    r = recharge(acct, 30_00, "cash", "alice")
+    fix = accounts.correct(r.txn_id, "boss", "typed 30 for 3")
+    assert ledger.balance(acct) == 0
+    assert ledger.txns(acct)[0].kind == "correction" and ledger.txns(acct)[0].id == fix
+    with pytest.raises(UserFacingError, match="already corrected"):
+        accounts.correct(r.txn_id, "boss", "again")
+    with pytest.raises(UserFacingError, match="reason"):
+        accounts.correct(r.txn_id, "boss", " ")

@@ -1,0 +1,41 @@
+"""Finance's and the desk's account and tariff commands, as subprocesses on a real file."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+
+
+def _run(env, *args):
+    return subprocess.run([sys.executable, str(ROOT / "main.py"), *args], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_tariffs_and_accounts(tmp_path):
+    env = dict(os.environ, VOLTKEEPER_HOME=str(tmp_path / "home"))
+    db = str(tmp_path / "c.db")
+    assert _run(env, "init-demo", "--db", db, "--buses", "1", "--meters", "2").returncode == 0
+    ok = _run(env, "tariff", "--db", db, "set", "--group", "dorm", "--from", "2099-01-01",
+              "--price", "0.60", "--tiers", "50:0.60,*:0.90", "--allowance", "10")
+    assert ok.returncode == 0, ok.stderr
+    assert "dorm     2099-01-01      0.60" in ok.stdout
+    back = _run(env, "tariff", "--db", db, "set", "--group", "dorm", "--from", "2000-01-02",
+                "--price", "0.1")
+    assert back.returncode == 1 and "never back" in back.stderr
+    bad = _run(env, "tariff", "--db", db, "set", "--from", "2099-02-01", "--price", "0.6",
+               "--tiers", "50:0.6,80:0.9")
+    assert bad.returncode == 1 and "open last tier" in bad.stderr
+    moved = _run(env, "account", "--db", db, "move-in", "--room", "1-101", "--name", "李雷",
+                 "--person-no", "2024999")
+    assert moved.returncode == 0 and "李雷 moved into 1-101" in moved.stdout
+    out = _run(env, "account", "--db", db, "move-out", "--room", "1-101", "--name", "李雷")
+    assert out.returncode == 0 and "moved out" in out.stdout
+    # a settlement rests on a fresh reading: with no meter read yet, closing is refused
+    close = _run(env, "account", "--db", db, "close", "--room", "1-101")
+    assert close.returncode == 1 and "fresh reading" in close.stderr
+    twice = _run(env, "account", "--db", db, "open", "--room", "1-101")
+    assert twice.returncode == 1 and "already has an open account" in twice.stderr

@@ -252,7 +252,7 @@ def test_close_account_bills_the_running_interval_trips_and_refunds(db):
 
 
 def test_close_needs_a_fresh_reading(db):
-    room, (meter,) = _room()
+    room, _meters = _room()
     acct = accounts.open_account(room, "desk", mode="station")
     with pytest.raises(UserFacingError, match="fresh reading"):
         accounts.close_account(acct, "alice")

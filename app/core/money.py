@@ -16,15 +16,16 @@ Cents = NewType("Cents", int)
 
 
 def format_cents(cents: int | None, *, symbol: bool = False, none: str = "-") -> str:
-    """12345 -> "123.45"; -5 -> "-0.05"; with symbol, "¥123.45"."""
+    """12345 -> "123.45"; -5 -> "-0.05"; with symbol, "¥123.45" and "-¥0.05"."""
     if cents is None:
         return none
     if isinstance(cents, bool) or not isinstance(cents, int):
         raise TypeError(f"money must be integer cents, not {type(cents).__name__}")
     sign = "-" if cents < 0 else ""
     whole, frac = divmod(abs(cents), 100)
-    text = f"{sign}{whole:,}.{frac:02d}" if symbol else f"{sign}{whole}.{frac:02d}"
-    return f"¥{text}" if symbol else text
+    if symbol:
+        return f"{sign}¥{whole:,}.{frac:02d}"
+    return f"{sign}{whole}.{frac:02d}"
 
 
 def parse_amount(text: str) -> Cents:

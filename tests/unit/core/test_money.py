@@ -11,6 +11,7 @@ def test_format():
     assert format_cents(-5) == "-0.05"
     assert format_cents(123456789, symbol=True) == "¥1,234,567.89"
     assert format_cents(None) == "-"
+    assert format_cents(-366, symbol=True) == "-¥3.66"
     with pytest.raises(TypeError):
         format_cents(1.5)  # type: ignore[arg-type]
 

@@ -31,10 +31,17 @@ setup_system() {
 
 setup_python() {
     local stamp="$venv/.voltkeeper-installed"
-    if [ ! -x "$venv/bin/python" ]; then
-        "$python" -m venv "$venv" || {
+    if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -m pip --version >/dev/null 2>&1; then
+        rm -rf "$venv"
+        if ! "$python" -m venv "$venv"; then
+            # Debian's python3 without ensurepip: bring python3-venv, then try again
             echo "voltkeeper: python venv failed; installing python3-venv" >&2
-            apt-get install -y -qq python3-venv >/dev/null && "$python" -m venv "$venv"; }
+            rm -rf "$venv"
+            local sudo=""
+            [ "$(id -u)" -ne 0 ] && sudo="sudo"
+            $sudo apt-get update -qq && $sudo apt-get install -y -qq python3-venv >/dev/null
+            "$python" -m venv "$venv"
+        fi
     fi
     if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
         "$venv/bin/python" -m pip install -q --upgrade pip >/dev/null

@@ -121,12 +121,16 @@ class BusPoller:
         self.commands.put(command)
         return command
 
-    def _run_commands(self) -> None:
+    def _run_commands(self, first: Command | None = None) -> None:
+        """Run queued commands in the order they came; ``first`` was already taken off."""
         while True:
-            try:
-                cmd = self.commands.get_nowait()
-            except queue.Empty:
-                return
+            if first is not None:
+                cmd, first = first, None
+            else:
+                try:
+                    cmd = self.commands.get_nowait()
+                except queue.Empty:
+                    return
             slot = self._by_id.get(cmd.meter_id)
             try:
                 if slot is None:
@@ -202,7 +206,7 @@ class BusPoller:
         now = self.clock()
         if now - slot.slow_read_at >= SLOW_POINTS_EVERY_S:
             groups = ("fast", "slow")
-        saved_retries = self.link.config
+        saved_config = self.link.config
         if probing:  # one try only: an offline meter must not cost its bus retries
             self.link.config = self.link.with_timeout(self.link.config.effective_timeout_s, 0)
         try:
@@ -213,7 +217,7 @@ class BusPoller:
             self._failed(slot, exc)
             return
         finally:
-            self.link.config = saved_retries
+            self.link.config = saved_config
         if "slow" in groups:
             slot.slow_read_at = now
         self._store(slot, values, self.link.last_latency_s)
@@ -293,11 +297,7 @@ class BusPoller:
                     cmd = self.commands.get(timeout=min(remaining, 0.5))
                 except queue.Empty:
                     continue
-                self.commands.put(cmd)
-                try:
-                    self._run_commands()
-                except LinkDown:
-                    break
+                self._run_commands(first=cmd)  # failures are reported on each command
         if self.link is not None:
             self.link.close()
         self._fail_commands("reading service stopped")

@@ -21,7 +21,8 @@ from decimal import Decimal
 
 from app.core.energy import INTERVAL_S, interval_start, local_day
 from app.core.money import format_cents, to_cents
-from app.core.tariffs import TariffVersion, tiers_from_json, version_in_force
+from app.core.tariffs import TariffVersion, tiers_from_json, tiers_to_json, version_in_force
+from app.errors import UserFacingError
 from app.i18n import _
 from app.storage import accounts as store
 from app.storage import ledger
@@ -64,12 +65,8 @@ def load_tariffs() -> dict[str, list[TariffVersion]]:
 def set_tariff(version: TariffVersion, created_by: str) -> int:
     """Add a tariff version. A version may not start on a day already billed (no retroactive
     change): the day must be today or later."""
-    from app.errors import UserFacingError
-
     if version.starts_on < local_day(time.time()):
         raise UserFacingError(_("a tariff change applies from today or later, never back"))
-    from app.core.tariffs import tiers_to_json
-
     return store.insert_tariff(version.group, version.starts_on, str(version.price),
                                tiers_to_json(version.tiers), str(version.allowance_kwh),
                                created_by)
@@ -195,7 +192,7 @@ def _bill_account(acct: AccountRecord, until: int, versions: list[TariffVersion]
     if acct.mode == "station":
         report.commands += enforce_station_balance(acct.id)
     else:
-        report.alarms += reconcile(acct.id)
+        report.alarms += reconcile(acct.id, versions=versions)
 
 
 def _queue_recharge_token(meter_id: int, cents: int, txn_id: int | None,
@@ -227,9 +224,10 @@ def enforce_station_balance(account_id: int) -> int:
 
 
 def reconcile(account_id: int, tolerance_cents: int = RECONCILE_TOLERANCE_CENTS,
-              now: float | None = None) -> int:
+              now: float | None = None, versions: list[TariffVersion] | None = None) -> int:
     """Meter-keeps-money accounts: compare the meter's money with the ledger. Returns 1 if a
-    reconciliation alarm was raised."""
+    reconciliation alarm was raised. ``versions``: the account's tariff versions, when the
+    caller (a billing run) has them already."""
     now = time.time() if now is None else now
     acct = store.get_account(account_id)
     meters = store.meters_of_node(acct.node_id)
@@ -249,7 +247,8 @@ def reconcile(account_id: int, tolerance_cents: int = RECONCILE_TOLERANCE_CENTS,
         unbilled_wh = sum(wh for (wh,) in IntervalEnergy.select(IntervalEnergy.energy_wh).where(
             (IntervalEnergy.meter == meter_id)
             & (IntervalEnergy.start >= cursor.billed_until)).tuples())
-    versions = load_tariffs().get(acct.tariff_group, [])
+    if versions is None:
+        versions = load_tariffs().get(acct.tariff_group, [])
     version = version_in_force(versions, local_day(now))
     unbilled = to_cents(Decimal(unbilled_wh) / 1000 * version.price) if version else 0
     diff = money - (bal - unbilled)

@@ -11,7 +11,6 @@ from app.storage.models import (
     Account,
     LatestReading,
     Meter,
-    MeterPurchase,
     Node,
     Occupant,
     Outbox,
@@ -193,11 +192,8 @@ def outbox_items(meter_id: int | None = None) -> list[OutboxItem]:
 
 
 def set_purchase_count(item_id: int, count: int) -> None:
-    with database.atomic():
-        Outbox.update(purchase_count=count, updated_at=time.time()).where(
-            Outbox.id == item_id).execute()
-        MeterPurchase.insert(meter=Outbox.get_by_id(item_id).meter_id, last_count=count) \
-            .on_conflict_replace().execute()
+    Outbox.update(purchase_count=count, updated_at=time.time()).where(
+        Outbox.id == item_id).execute()
 
 
 def set_outbox_state(item_id: int, state: str, error: str = "", attempt: bool = False) -> None:

@@ -268,13 +268,6 @@ class Counter(BaseModel):
     value = BigIntegerField(default=0)
 
 
-class MeterPurchase(BaseModel):
-    """The last purchase count the station gave a token for, per meter."""
-
-    meter = ForeignKeyField(Meter, primary_key=True, on_delete="CASCADE")
-    last_count = IntegerField(default=0)
-
-
 class Outbox(BaseModel):
     """Commands for meters that must survive a crash: written with their booking, delivered by
     the process that polls the meter's bus, confirmed by reading the meter back."""
@@ -330,5 +323,5 @@ class Alarm(BaseModel):
     cleared_at = FloatField(null=True)
 
 
-LEDGER_MODELS = [Account, BookAccount, LedgerTxn, LedgerEntry, Tariff, Counter, MeterPurchase,
+LEDGER_MODELS = [Account, BookAccount, LedgerTxn, LedgerEntry, Tariff, Counter,
                  Outbox, BillingCursor, BillingMonth, Alarm]

@@ -147,7 +147,7 @@ def _room_of(account_id: int) -> str:
 def build(db: Path, endpoint: str, sim) -> dict[int, tuple[int, int]]:
     """The station database; returns each unit's meter money and purchase count at start."""
     from app.core import accounts
-    from app.drivers.simulator import serial_for
+    from app.simulator import serial_for
     from app.storage import accounts as store
     from app.storage import campus
     from app.storage.db import open_database
@@ -211,9 +211,9 @@ def check(sim, start: dict[int, tuple[int, int]], ops: int, seed: int) -> list[s
 
 
 def parent(ops: int, kills: int, seed: int) -> int:
-    from app.drivers.simulator import start_simulator
     from app.drivers.token import save_master_key
     from app.paths import default_key_file
+    from app.simulator import start_simulator
 
     rng = random.Random(seed)
     with tempfile.TemporaryDirectory() as tmp:

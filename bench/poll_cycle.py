@@ -64,12 +64,12 @@ def run(buses: int, meters: int, baud: int, cycles: int, faults: str) -> dict[st
     from PySide6.QtCore import QElapsedTimer, QTimer
     from PySide6.QtWidgets import QApplication
 
-    from app.core.demo import create_demo_campus
+    from app.simulator.demo_campus import create_demo_campus
     from app.storage.models import Bus
     from app.ui.app import configure_application
     from app.ui.context import build_context
-    from app.ui.main_window import MainWindow
     from app.ui.settings import UiSettings
+    from app.views.main_window import MainWindow
 
     app = QApplication.instance() or QApplication([])
     configure_application(app)

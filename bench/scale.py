@@ -39,9 +39,9 @@ def main() -> int:
     ap.add_argument("--port", type=int, default=25020)
     args = ap.parse_args()
     n = args.buses * args.meters
-    from app.core.demo import create_demo_campus
     from app.core.energy import INTERVAL_S, local_day
     from app.core.service import ReadingService
+    from app.simulator.demo_campus import create_demo_campus
     from app.storage import readings
     from app.storage.models import database
 
@@ -114,8 +114,8 @@ def main() -> int:
 
     from app.ui.app import configure_application
     from app.ui.context import build_context
-    from app.ui.main_window import MainWindow
     from app.ui.settings import UiSettings
+    from app.views.main_window import MainWindow
 
     t2 = time.perf_counter()
     app = QApplication.instance() or QApplication([])

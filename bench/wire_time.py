@@ -23,8 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from app.drivers.modbus_link import LinkConfig, ModbusLink
 from app.drivers.profile import MeterProfile, load_profile
 from app.drivers.registers import plan_reads, read_frame_sizes, wire_time
-from app.drivers.simulator import start_simulator
 from app.errors import NoResponse
+from app.simulator import start_simulator
 
 GOAL = 1.10
 

@@ -24,7 +24,7 @@ from app.drivers.profile import load_profile
 from tests.helpers import assert_plausible_over_plain_pymodbus, free_port_base
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-#: How users start the simulator (``python -m app.drivers.simulator`` takes the same flags).
+#: How users start the simulator (``python -m app.simulator`` takes the same flags).
 SIMULATE = [sys.executable, str(ROOT / "main.py"), "simulate"]
 LINE = re.compile(r"^bus (\d+) listening on (\S+) \((\d+) meters, ([\w-]+)\)$")
 START_TIMEOUT_S = 15

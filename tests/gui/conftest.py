@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from PySide6.QtWidgets import QApplication
 
-from app.core.demo import create_demo_campus
-from app.drivers.simulator import start_simulator
+from app.simulator import start_simulator
+from app.simulator.demo_campus import create_demo_campus
 from app.storage import campus, readings
 from app.storage.db import close_database
 from app.storage.models import Bus
@@ -19,9 +19,9 @@ from app.storage.readings import BusOutcome, PollOutcome
 from app.ui.app import configure_application
 from app.ui.context import AppContext, build_context
 from app.ui.language import apply_language
-from app.ui.main_window import MainWindow
 from app.ui.settings import UiSettings
 from app.ui.workers import running_threads
+from app.views.main_window import MainWindow
 
 
 @pytest.fixture(autouse=True)

@@ -7,8 +7,8 @@ from collections.abc import Callable
 
 import pytest
 
-from app.core.demo import create_demo_campus
-from app.drivers.simulator import start_simulator
+from app.simulator import start_simulator
+from app.simulator.demo_campus import create_demo_campus
 from app.storage.db import open_database
 from app.storage.models import Bus
 

@@ -8,9 +8,9 @@ import pytest
 from app.core import billing
 from app.core.recharge import delivery_state, recharge
 from app.core.service import ReadingService
-from app.drivers.simulator import start_simulator
 from app.drivers.token import save_master_key
 from app.paths import default_key_file
+from app.simulator import start_simulator
 from app.storage import accounts as store
 from app.storage import ledger
 from app.storage.models import Account, Bus, Meter, Outbox
@@ -21,7 +21,7 @@ from .conftest import point_buses_at, wait_for
 @pytest.fixture
 def frozen_campus(tmp_path):
     """1 bus x 3 meters, meter time frozen (money moves only by tokens)."""
-    from app.core.demo import create_demo_campus
+    from app.simulator.demo_campus import create_demo_campus
     from app.storage.db import open_database
 
     with start_simulator(buses=1, meters=3, transport="tcp", seed=3, speed=0.0,

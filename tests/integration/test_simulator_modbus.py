@@ -15,11 +15,11 @@ import pytest
 
 from app.drivers.modbus_link import LinkConfig, ModbusLink
 from app.drivers.profile import load_profile
-from app.drivers.simulator import STATION_FIELDS, SimulatorHandle, serial_for, start_simulator
-from app.drivers.simulator.clock import parse_start
-from app.drivers.simulator.protocol import rtu_frame
 from app.drivers.token import TokenStatus, make_token
 from app.errors import CrcError, MeterException, NoResponse, NotSupported
+from app.simulator import STATION_FIELDS, SimulatorHandle, serial_for, start_simulator
+from app.simulator.clock import parse_start
+from app.simulator.protocol import rtu_frame
 from tests.helpers import assert_plausible_over_plain_pymodbus
 
 ACREL = load_profile("acrel-ddsy1352")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from app.core.demo import create_demo_campus
 from app.core.live import BusLive, LiveBatch, MeterLive
+from app.simulator.demo_campus import create_demo_campus
 from app.storage.db import close_database
 from app.ui.campus_index import CampusIndex
 from app.ui.live_store import LiveStore, MeterState, meter_state, worst

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from app.simulator.process import SimulatorProcess, ensure_demo_database
 from app.storage import campus
 from app.storage.db import close_database
-from app.ui.demo_sim import SimulatorProcess, ensure_demo_database
 
 
 def test_demo_database_is_created_once(tmp_path):

@@ -9,9 +9,9 @@ import pytest
 
 from app.drivers.profile import load_profile
 from app.drivers.registers import encode_point
-from app.drivers.simulator.faults import Effects, FaultPlan, FaultSpecError, parse_faults
-from app.drivers.simulator.meter import SimMeter
-from app.drivers.simulator.protocol import (
+from app.simulator.faults import Effects, FaultPlan, FaultSpecError, parse_faults
+from app.simulator.meter import SimMeter
+from app.simulator.protocol import (
     corrupt_crc,
     crc16,
     crc_ok,

@@ -10,14 +10,13 @@ taken over from its meter at the first reading, as when VoltKeeper replaces a ve
 
 from __future__ import annotations
 
-import argparse
 import random
 from pathlib import Path
 
 from app.core import accounts
-from app.drivers.simulator.identity import is_shop, serial_for
 from app.errors import UserFacingError
 from app.i18n import _
+from app.simulator.identity import is_shop, serial_for
 from app.storage import campus
 from app.storage.accounts import insert_tariff
 from app.storage.db import open_database
@@ -116,19 +115,3 @@ def create_demo_campus(db_path: Path, *, buses: int = 12, meters: int = 27,
 
 def demo_settings() -> dict[str, str]:
     return {row.key: row.value for row in Meta.select() if row.key.startswith("demo")}
-
-
-def init_demo_command(args: argparse.Namespace) -> int:
-    if args.db.exists():
-        raise UserFacingError(_("{path} exists already; init-demo only creates a new database")
-                              .format(path=args.db))
-    counts = create_demo_campus(args.db, buses=args.buses, meters=args.meters, host=args.host,
-                                port=args.port, transport=args.transport, profile=args.profile,
-                                seed=args.seed)
-    print(_("created {path}: {buildings} buildings, {rooms} rooms, {shops} shops, "
-            "{meters} meters on {buses} buses").format(path=args.db, buses=args.buses, **counts))
-    print(_("start its meters with: python main.py simulate --buses {buses} --meters {meters} "
-            "--port {port} --transport {transport} --seed {seed}").format(
-        buses=args.buses, meters=args.meters, port=args.port, transport=args.transport,
-        seed=args.seed))
-    return 0

@@ -13,7 +13,7 @@ from decimal import Decimal
 from app.drivers.meter_values import MeterValues, values_from_points
 from app.drivers.profile import MeterProfile
 from app.drivers.registers import Value, decode_bits, decode_point
-from app.drivers.simulator.image import Image
+from app.simulator.image import Image
 
 
 @dataclass(frozen=True)

@@ -23,13 +23,13 @@ from typing import Any
 
 from app.drivers.profile import MeterProfile
 from app.drivers.registers import Value
-from app.drivers.simulator import curves
-from app.drivers.simulator.curves import Load
-from app.drivers.simulator.identity import is_shop, serial_for
-from app.drivers.simulator.image import Image, build_image, parse_write, read_image
-from app.drivers.simulator.protocol import ILLEGAL_VALUE, ModbusReplyError
-from app.drivers.simulator.snapshot import STATION_FIELDS, MeterSnapshot, decode_image
 from app.drivers.token import TokenStatus, verify_token
+from app.simulator import curves
+from app.simulator.curves import Load
+from app.simulator.identity import is_shop, serial_for
+from app.simulator.image import Image, build_image, parse_write, read_image
+from app.simulator.protocol import ILLEGAL_VALUE, ModbusReplyError
+from app.simulator.snapshot import STATION_FIELDS, MeterSnapshot, decode_image
 
 STEP_S = 60.0
 #: 0.01 kWh, the meter's energy unit, in joules.

@@ -11,7 +11,7 @@ import hashlib
 import math
 from dataclasses import dataclass
 
-from app.drivers.simulator.clock import CAMPUS_TZ
+from app.simulator.clock import CAMPUS_TZ
 
 _TZ_OFFSET_S = int(CAMPUS_TZ.utcoffset(None).total_seconds())  # type: ignore[union-attr]
 _SCALE = float(1 << 64)

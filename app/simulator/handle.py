@@ -10,11 +10,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from app.drivers.profile import MeterProfile
-from app.drivers.simulator.campus import SimCampus
-from app.drivers.simulator.clock import SimClock
-from app.drivers.simulator.meter import SimMeter
-from app.drivers.simulator.server import SimServer, WireTiming
 from app.drivers.token import MasterKey
+from app.simulator.campus import SimCampus
+from app.simulator.clock import SimClock
+from app.simulator.meter import SimMeter
+from app.simulator.server import SimServer, WireTiming
 
 _START_TIMEOUT_S = 10.0
 

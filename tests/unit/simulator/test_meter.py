@@ -9,11 +9,11 @@ import pytest
 
 from app.drivers.profile import load_profile
 from app.drivers.registers import encode_point
-from app.drivers.simulator import curves
-from app.drivers.simulator.clock import parse_start
-from app.drivers.simulator.identity import is_shop, serial_for
-from app.drivers.simulator.meter import SimMeter, TripReason
 from app.drivers.token import MasterKey, TokenStatus, make_token, meter_keys
+from app.simulator import curves
+from app.simulator.clock import parse_start
+from app.simulator.identity import is_shop, serial_for
+from app.simulator.meter import SimMeter, TripReason
 
 ACREL = load_profile("acrel-ddsy1352")
 SDM = load_profile("eastron-sdm120")

@@ -14,7 +14,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 
 from app.drivers.profile import MeterProfile, Point
 from app.drivers.registers import Value, decode_point, encode_point
-from app.drivers.simulator.protocol import ILLEGAL_ADDRESS, ILLEGAL_VALUE, ModbusReplyError
+from app.simulator.protocol import ILLEGAL_ADDRESS, ILLEGAL_VALUE, ModbusReplyError
 
 #: What a quantity in the simulator's unit is multiplied by to be in the point's unit.
 UNIT_FACTORS: dict[str, Decimal] = {

@@ -1,6 +1,6 @@
 """The simulated campus: buses of meters, their faults, and what each request gets back.
 
-Transport-free: the servers in :mod:`app.drivers.simulator.server` hand every request here as
+Transport-free: the servers in :mod:`app.simulator.server` hand every request here as
 (bus, unit, PDU) and put the answer on the wire. One lock guards every meter; the server loop
 holds it while a request is served, and tests reading a meter's state from another thread take
 it too.
@@ -12,12 +12,12 @@ import threading
 from dataclasses import dataclass
 
 from app.drivers.profile import MeterProfile, load_profile
-from app.drivers.simulator.clock import SimClock
-from app.drivers.simulator.faults import FaultPlan
-from app.drivers.simulator.identity import serial_for
-from app.drivers.simulator.meter import SimMeter
-from app.drivers.simulator.protocol import BROADCAST, handle_pdu
 from app.drivers.token import MasterKey, meter_keys
+from app.simulator.clock import SimClock
+from app.simulator.faults import FaultPlan
+from app.simulator.identity import serial_for
+from app.simulator.meter import SimMeter
+from app.simulator.protocol import BROADCAST, handle_pdu
 
 MAX_UNIT = 247
 

@@ -14,13 +14,13 @@ import sys
 from pathlib import Path
 
 from app.drivers.profile import ProfileError, available_profiles, load_profile
-from app.drivers.simulator.campus import MAX_UNIT, SimCampus
-from app.drivers.simulator.clock import SimClock, parse_start
-from app.drivers.simulator.faults import FaultSpecError, parse_faults
-from app.drivers.simulator.server import TRANSPORTS, SimServer, SimulatorError, WireTiming
 from app.drivers.token import MasterKey, load_master_key, save_master_key
 from app.errors import ConfigError
 from app.i18n import _
+from app.simulator.campus import MAX_UNIT, SimCampus
+from app.simulator.clock import SimClock, parse_start
+from app.simulator.faults import FaultSpecError, parse_faults
+from app.simulator.server import TRANSPORTS, SimServer, SimulatorError, WireTiming
 
 DEFAULT_PORT = 5020
 

@@ -9,13 +9,13 @@ use), ``cli`` (``python main.py simulate``).
 
 from __future__ import annotations
 
-from app.drivers.simulator.campus import SimCampus
-from app.drivers.simulator.clock import SimClock
-from app.drivers.simulator.faults import FaultSpecError, parse_faults
-from app.drivers.simulator.handle import SimulatorHandle, start_simulator
-from app.drivers.simulator.identity import is_shop, serial_for
-from app.drivers.simulator.meter import SimMeter, TripReason
-from app.drivers.simulator.snapshot import STATION_FIELDS, MeterSnapshot
+from app.simulator.campus import SimCampus
+from app.simulator.clock import SimClock
+from app.simulator.faults import FaultSpecError, parse_faults
+from app.simulator.handle import SimulatorHandle, start_simulator
+from app.simulator.identity import is_shop, serial_for
+from app.simulator.meter import SimMeter, TripReason
+from app.simulator.snapshot import STATION_FIELDS, MeterSnapshot
 
 __all__ = [
     "STATION_FIELDS", "FaultSpecError", "MeterSnapshot", "SimCampus", "SimClock", "SimMeter",

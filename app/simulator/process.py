@@ -8,7 +8,7 @@ import sys
 import threading
 from pathlib import Path
 
-from app.core.demo import create_demo_campus, demo_settings
+from app.simulator.demo_campus import create_demo_campus, demo_settings
 from app.storage import campus
 from app.storage.db import open_database
 

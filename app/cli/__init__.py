@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help=_("log debug details"))
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    from app.drivers.simulator import cli as sim_cli
+    from app.simulator import cli as sim_cli
 
     p = sub.add_parser("simulate", help=_("serve a campus of simulated meters over Modbus"))
     sim_cli.add_arguments(p)
@@ -129,25 +129,25 @@ def main(argv: list[str] | None = None) -> int:
 def _dispatch(args: argparse.Namespace) -> int:
     command = args.command
     if command == "simulate":
-        from app.drivers.simulator import cli as sim_cli
+        from app.simulator import cli as sim_cli
 
         return sim_cli.run(args)
     if command == "init-demo":
-        from app.core.demo import init_demo_command
+        from app.cli.demo import init_demo_command
 
         return init_demo_command(args)
     if command == "serve":
-        from app.core.serve import serve_command
+        from app.cli.serve import serve_command
 
         return serve_command(args)
     if command in ("recharge", "import-payments", "account", "tariff"):
-        from app.core import desk_commands
+        from app.cli import desk as desk_commands
 
         return desk_commands.run(args)
     if command == "status":
-        from app.core.status import status_command
+        from app.cli.status import status_command
 
         return status_command(args)
-    from app.ui.app import run_gui
+    from app.views.startup import run_gui
 
     return run_gui(db=args.db, demo=args.demo, language=args.language)

@@ -19,8 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
-from app.drivers.simulator.campus import Reply, SimCampus
-from app.drivers.simulator.protocol import (
+from app.simulator.campus import Reply, SimCampus
+from app.simulator.protocol import (
     corrupt_crc,
     crc_ok,
     garble_mbap,

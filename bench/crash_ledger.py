@@ -32,6 +32,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from app.core.operators import Operator
+
+ADMIN = Operator.system("crash bench")
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -90,8 +94,8 @@ def child(db: Path, endpoint: str, ops: int, seed: int, workdir: Path) -> int:
             with database.atomic():
                 if kind == "recharge":
                     try:
-                        recharge(acct, b, random.Random(i).choice(
-                            ["cash", "wechat", "alipay", "campus_card"]), "crash",
+                        recharge(ADMIN, acct, b, random.Random(i).choice(
+                            ["cash", "wechat", "alipay", "campus_card"]),
                             reference=f"op-{i}")
                     except DuplicateReference:
                         raise AssertionError(f"op {i} booked twice") from None
@@ -117,7 +121,7 @@ def child(db: Path, endpoint: str, ops: int, seed: int, workdir: Path) -> int:
                         with path.open("w", newline="", encoding="utf-8") as fh:
                             csv.writer(fh).writerows(rows)
                     preview = payments_import.preview(path)
-                    payments_import.apply(preview, "crash")
+                    payments_import.apply(ADMIN, preview)
                 mark(i)
             print(i, flush=True)
         i += 1
@@ -162,10 +166,10 @@ def build(db: Path, endpoint: str, sim) -> dict[int, tuple[int, int]]:
         snap = sim.meter(1, unit).snapshot()
         start[unit] = (snap.remaining_money_cents, snap.purchase_count)
         if unit in METER_ACCOUNTS:
-            accounts.open_account(node, "crash", mode="meter",
+            accounts.open_account(ADMIN, node, mode="meter",
                                   opening_cents=snap.remaining_money_cents)
         else:
-            accounts.open_account(node, "crash", mode="station")
+            accounts.open_account(ADMIN, node, mode="station")
     store.insert_tariff("dorm", "2000-01-01", "0.588", "", "0", "crash")
     return start
 

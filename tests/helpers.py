@@ -43,3 +43,25 @@ def assert_plausible_over_plain_pymodbus(port: int, units: range | tuple[int, ..
             assert 49.5 <= hertz.registers[0] / 100 <= 50.5
     finally:
         client.close()
+
+
+def operator(role: str = "administrator", name: str | None = None):
+    """An operator of ``role`` acting in a test (as a front end has it after signing in)."""
+    from app.core.operators import Operator, Role
+
+    return Operator(name or role, Role(role))
+
+
+def ledger_rows(path) -> tuple[list[tuple], list[tuple]]:
+    """Every booking and entry of the ledger in the database file ``path`` (read-only)."""
+    import sqlite3
+
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        txns = conn.execute("SELECT id, t, kind, account_id, operator, memo, reference, method, "
+                            "corrects FROM ledger_txn ORDER BY id").fetchall()
+        entries = conn.execute("SELECT id, txn_id, book_id, account_id, amount_cents "
+                               "FROM ledger_entry ORDER BY id").fetchall()
+    finally:
+        conn.close()
+    return txns, entries

@@ -17,10 +17,15 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal
 
+from app.core.alarms import raise_alarm
+from app.core.audit import act
+from app.core.changes import Changes
 from app.core.energy import INTERVAL_S, interval_start, local_day
 from app.core.money import format_cents, to_cents
+from app.core.operators import Operator, Permission
 from app.core.tariffs import TariffVersion, tiers_from_json, tiers_to_json, version_in_force
 from app.errors import UserFacingError
 from app.i18n import _
@@ -28,7 +33,6 @@ from app.storage import accounts as store
 from app.storage import ledger
 from app.storage.accounts import AccountRecord
 from app.storage.models import (
-    Alarm,
     BillingCursor,
     BillingMonth,
     IntervalEnergy,
@@ -62,14 +66,48 @@ def load_tariffs() -> dict[str, list[TariffVersion]]:
     return out
 
 
-def set_tariff(version: TariffVersion, created_by: str) -> int:
-    """Add a tariff version. A version may not start on a day already billed (no retroactive
-    change): the day must be today or later."""
-    if version.starts_on < local_day(time.time()):
-        raise UserFacingError(_("a tariff change applies from today or later, never back"))
-    return store.insert_tariff(version.group, version.starts_on, str(version.price),
-                               tiers_to_json(version.tiers), str(version.allowance_kwh),
-                               created_by)
+@dataclass(frozen=True)
+class TariffChange:
+    tariff_id: int
+    version: TariffVersion
+    changes: Changes
+
+
+def set_tariff(operator: Operator, version: TariffVersion) -> TariffChange:
+    """Add a tariff version. It starts on a day not billed yet (tomorrow or later: today's
+    first intervals are billed already, and a day has one price), never back; a wrong version
+    is corrected by a newer one."""
+    with act(operator, Permission.SET_TARIFFS, "tariff_set",
+             target=f"{version.group} {version.starts_on}") as a:
+        if not version.group.strip():
+            raise UserFacingError(_("name the tariff group"))
+        try:
+            day = date.fromisoformat(version.starts_on)
+        except ValueError:
+            raise UserFacingError(_("{text!r} is not a date (YYYY-MM-DD)").format(
+                text=version.starts_on)) from None
+        if day.isoformat() <= local_day(time.time()):
+            raise UserFacingError(_("a tariff change applies from tomorrow on, never back to "
+                                    "a day already billed"))
+        if version.tiers and version.tiers[0][1] != version.price:
+            raise UserFacingError(_("with tiers, the price is the first tier's price"))
+        versions = load_tariffs().get(version.group, [])
+        if any(v.starts_on == version.starts_on for v in versions):
+            raise UserFacingError(_("{group} has a version from {day} already; correct it with "
+                                    "a version from a later day").format(
+                group=version.group, day=version.starts_on))
+        current = version_in_force(versions, version.starts_on)
+        tariff_id = store.insert_tariff(version.group, version.starts_on, str(version.price),
+                                        tiers_to_json(version.tiers),
+                                        str(version.allowance_kwh), operator.name)
+        a.before = _tariff_json(current) if current else None
+        a.after = _tariff_json(version)
+    return TariffChange(tariff_id, version, Changes(tariffs=True))
+
+
+def _tariff_json(v: TariffVersion) -> dict:
+    return {"group": v.group, "starts_on": v.starts_on, "price": str(v.price),
+            "tiers": tiers_to_json(v.tiers), "allowance_kwh": str(v.allowance_kwh)}
 
 
 def _adopt(report: BillingReport, operator: str) -> None:
@@ -254,17 +292,13 @@ def reconcile(account_id: int, tolerance_cents: int = RECONCILE_TOLERANCE_CENTS,
     diff = money - (bal - unbilled)
     if abs(diff) <= tolerance_cents:
         return 0
-    open_alarm = Alarm.select().where((Alarm.account == account_id)
-                                      & (Alarm.kind == "reconciliation")
-                                      & Alarm.cleared_at.is_null()).exists()
-    if open_alarm:
+    alarm = raise_alarm("reconciliation", 2,
+                        {"meter_money": format_cents(money),
+                         "ledger": format_cents(bal - unbilled), "diff": format_cents(diff),
+                         "meter_cents": money, "ledger_cents": bal - unbilled},
+                        meter_id=meter_id, account_id=account_id, t=now)
+    if alarm is None:
         return 0
-    Alarm.insert(t=now, kind="reconciliation", level=2, meter=meter_id, account=account_id,
-                 message=_("meter money {meter} differs from the ledger {ledger} by {diff}: "
-                           "possible tampering or theft").format(
-                     meter=format_cents(money), ledger=format_cents(bal - unbilled),
-                     diff=format_cents(diff)),
-                 data=f"meter_cents={money};ledger_cents={bal - unbilled}").execute()
     log.warning("reconciliation alarm for account %s: meter %s, ledger %s", account_id, money,
                 bal - unbilled)
     return 1

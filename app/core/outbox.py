@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import logging
 
+from app.core.alarms import raise_alarm
 from app.drivers.modbus_link import ModbusLink
 from app.drivers.profile import MeterProfile
 from app.drivers.token import MasterKey, TokenStatus, make_token
 from app.errors import DriverError, LinkDown
 from app.storage import accounts as store
 from app.storage.accounts import OutboxItem
-from app.storage.models import Alarm
 
 log = logging.getLogger("voltkeeper.outbox")
 
@@ -59,9 +59,9 @@ class OutboxDelivery:
             state, error = "pending", str(exc)
         store.set_outbox_state(item.id, state, error, attempt=True)
         if state == "failed":
-            Alarm.insert(t=item.created_at, kind="command_failed", level=2, meter=item.meter_id,
-                         message=f"{item.action} for meter {item.meter_id} failed: {error}",
-                         data=f"outbox={item.id}").execute()
+            raise_alarm("command_failed", 2, {"action": item.action, "meter": item.meter_id,
+                                              "error": error, "outbox": item.id},
+                        meter_id=item.meter_id, once=False)
             log.error("outbox %s (%s on meter %s) failed: %s", item.id, item.action,
                       item.meter_id, error)
         return state

@@ -17,17 +17,20 @@ import csv
 import io
 import time
 import zipfile
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from app.core.audit import act
+from app.core.changes import Changes
 from app.core.money import parse_amount
-from app.core.recharge import MAX_RECHARGE_CENTS, recharge, validate_amount
+from app.core.operators import Operator, Permission
+from app.core.progress import Progress
+from app.core.recharge import MAX_RECHARGE_CENTS, book_recharge, validate_amount
 from app.errors import UserFacingError
 from app.i18n import _
 from app.storage import accounts as store
 from app.storage.ledger import METHOD_BOOKS
-from app.storage.models import LedgerTxn, database
+from app.storage.models import LedgerTxn
 
 HEADERS = {
     "reference": ("transaction id", "transaction_id", "txn id", "reference", "交易号", "流水号",
@@ -231,19 +234,33 @@ def preview(path: Path, default_method: str = "campus_card",
     return result
 
 
-def apply(result: ImportPreview, operator: str,
-          progress: Callable[[int, int], None] | None = None) -> int:
-    """Book every valid row in one transaction (all or none). Returns the rows booked."""
+@dataclass(frozen=True)
+class ImportResult:
+    booked: int
+    total_cents: int
+    changes: Changes
+
+
+def apply(operator: Operator, result: ImportPreview,
+          progress: Progress | None = None) -> ImportResult:
+    """Book every valid row in one transaction (all or none), as one audited act. Cancelling
+    through ``progress`` rolls the whole import back."""
     rows = result.valid
     t = time.time()
-    with database.atomic():
+    name = Path(result.path).name
+    nodes: set[int] = set()
+    with act(operator, Permission.IMPORT_PAYMENTS, "import_payments", target=name) as a:
         for n, r in enumerate(rows, start=1):
             assert r.account_id is not None and r.amount_cents is not None
-            recharge(r.account_id, r.amount_cents, r.method, operator,
-                     reference=booking_reference(r),
-                     memo=_("imported from {file}, row {line}{payer}").format(
-                         file=Path(result.path).name, line=r.line,
-                         payer=f", {r.payer}" if r.payer else ""), t=t)
+            booked = book_recharge(operator.name, r.account_id, r.amount_cents, r.method,
+                                   reference=booking_reference(r),
+                                   memo=_("imported from {file}, row {line}{payer}").format(
+                                       file=name, line=r.line,
+                                       payer=f", {r.payer}" if r.payer else ""), t=t)
+            nodes.add(booked.node_id)
             if progress is not None:
-                progress(n, len(rows))
-    return len(rows)
+                progress.step(n, len(rows))
+        total = sum(r.amount_cents or 0 for r in rows)
+        a.after = {"rows": len(rows), "total_cents": total,
+                   "wrong_rows": len(result.errors), "already_imported": len(result.duplicates)}
+    return ImportResult(len(rows), total, Changes(nodes=frozenset(nodes)))

@@ -11,8 +11,11 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from app.core.audit import act
 from app.core.billing import _queue_recharge_token, enforce_station_balance
+from app.core.changes import Changes
 from app.core.money import format_cents
+from app.core.operators import Operator, Permission
 from app.errors import UserFacingError
 from app.i18n import N_, _
 from app.storage import accounts as store
@@ -41,6 +44,12 @@ class RechargeResult:
     t: float
     outbox_id: int | None
     balance_cents: int
+    node_id: int = 0
+    account_number: str = ""
+
+    @property
+    def changes(self) -> Changes:
+        return Changes.of_nodes(self.node_id)
 
 
 def validate_amount(cents: int | None, maximum: int = MAX_RECHARGE_CENTS) -> int:
@@ -73,15 +82,33 @@ def find_account(text: str) -> AccountRecord:
     return found[0]
 
 
-def recharge(account_id: int, amount_cents: int, method: str, operator: str, *,
+def recharge(operator: Operator, account_id: int, amount_cents: int, method: str, *,
              reference: str | None = None, maximum: int = MAX_RECHARGE_CENTS,
              memo: str = "", t: float | None = None) -> RechargeResult:
-    """Book a recharge and queue it for the meter, in one transaction."""
+    """Book a recharge and queue it for the meter, in one transaction, audited."""
+    acct = store.get_account(account_id)
+    with act(operator, Permission.RECHARGE, "recharge",
+             target=f"{acct.number} ({acct.room})" if acct else str(account_id),
+             node_id=acct.node_id if acct else None) as a:
+        result = book_recharge(operator.name, account_id, amount_cents, method,
+                               reference=reference, maximum=maximum, memo=memo, t=t)
+        a.after = {"amount_cents": amount_cents, "method": method, "receipt": result.receipt_no,
+                   "balance_cents": result.balance_cents, "txn": result.txn_id}
+        if reference:
+            a.detail = f"reference {reference}"
+    return result
+
+
+def book_recharge(operator_name: str, account_id: int, amount_cents: int, method: str, *,
+                  reference: str | None = None, maximum: int = MAX_RECHARGE_CENTS,
+                  memo: str = "", t: float | None = None) -> RechargeResult:
+    """The booking itself (no role check, no audit entry): for the acts that book recharges
+    (a recharge at the desk, an imported statement), inside their own act."""
     validate_amount(amount_cents, maximum)
     if method not in METHOD_BOOKS:
         raise UserFacingError(_("unknown payment method {method!r} (use: {known})").format(
             method=method, known=", ".join(METHOD_BOOKS)))
-    if not operator.strip():
+    if not operator_name.strip():
         raise UserFacingError(_("a recharge names its operator"))
     acct = store.get_account(account_id)
     if acct is None or not acct.is_open:
@@ -91,7 +118,7 @@ def recharge(account_id: int, amount_cents: int, method: str, operator: str, *,
     with database.atomic():
         txn = ledger.post("recharge", [(METHOD_BOOKS[method], None, amount_cents),
                                        ("prepaid", account_id, -amount_cents)],
-                          operator=operator, account_id=account_id, method=method,
+                          operator=operator_name, account_id=account_id, method=method,
                           reference=reference, memo=memo, t=t)
         receipt = ledger.next_counter("receipt")
         if acct.mode == "meter":
@@ -103,8 +130,8 @@ def recharge(account_id: int, amount_cents: int, method: str, operator: str, *,
         else:  # the station keeps the money: close meters it had tripped, in the same booking
             enforce_station_balance(account_id)
         balance = ledger.balance(account_id)
-    return RechargeResult(txn, receipt, account_id, acct.room, amount_cents, method, operator, t,
-                          outbox_id, balance)
+    return RechargeResult(txn, receipt, account_id, acct.room, amount_cents, method,
+                          operator_name, t, outbox_id, balance, acct.node_id, acct.number)
 
 
 def delivery_state(result: RechargeResult) -> str:

@@ -13,7 +13,8 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from app.core import accounts
+from app.core import accounts, operators
+from app.core.operators import Operator, Role
 from app.errors import UserFacingError
 from app.i18n import _
 from app.simulator.identity import is_shop, serial_for
@@ -25,6 +26,10 @@ from app.storage.models import Meta
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"  # noqa: E501
 GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉萍红娥玲芬燕彬鹏辉浩宇轩子涵欣怡梓博文"
 DEMO_PRICE = "0.588"
+#: The demo's operators, one per role, to try what each may do.
+DEMO_OPERATORS = (("admin", Role.ADMINISTRATOR), ("cashier", Role.CASHIER),
+                  ("finance", Role.FINANCE), ("maintenance", Role.MAINTENANCE),
+                  ("viewer", Role.VIEWER))
 ROOMS_PER_FLOOR = 10
 STUDENTS_PER_ROOM = 4
 
@@ -38,8 +43,14 @@ def create_demo_campus(db_path: Path, *, buses: int = 12, meters: int = 27,
                        host: str = "127.0.0.1", port: int = 5020, transport: str = "tcp",
                        profile: str = "acrel-ddsy1352", seed: int = 1,
                        poll_interval_s: float = 5.0,
-                       open_accounts: bool = True) -> dict[str, int]:
-    """Create the demo campus in a new database. Refuses a database that has a campus."""
+                       open_accounts: bool = True,
+                       password: str | None = None) -> tuple[dict[str, int], str | None]:
+    """Create the demo campus in a new database. Refuses a database that has a campus.
+
+    Its operators (``DEMO_OPERATORS``) get ``password`` (scripts and tests: not to be
+    changed), or else one generated password, returned so it can be shown once, to be
+    changed at each operator's first sign-in. Returns the counts and the generated password
+    (None when ``password`` was given)."""
     if buses < 1 or meters < 1 or meters > 247:
         raise UserFacingError(_("buses must be at least 1 and meters per bus 1 to 247"))
     open_database(db_path)
@@ -47,6 +58,7 @@ def create_demo_campus(db_path: Path, *, buses: int = 12, meters: int = 27,
         raise UserFacingError(_("{path} already holds a campus; choose a new file")
                               .format(path=db_path))
     rng = random.Random(seed)
+    system = Operator.system("demo")
     counts = {"buildings": 0, "rooms": 0, "shops": 0, "meters": 0, "occupants": 0}
     with campus.atomic():
         root = campus.add_node(None, "campus", "湘塘校区", "XT")
@@ -104,13 +116,26 @@ def create_demo_campus(db_path: Path, *, buses: int = 12, meters: int = 27,
             insert_tariff(group, "2000-01-01", DEMO_PRICE, "", "0", "demo")
         if open_accounts:
             for node in nodes_with_meters:
-                accounts.open_account(node, "demo", mode="meter", adopt_meter_balance=True)
+                accounts.open_account(system, node, mode="meter", adopt_meter_balance=True)
                 counts["accounts"] = counts.get("accounts", 0) + 1
         for key, value in {"demo": "1", "demo_buses": buses, "demo_meters": meters,
                            "demo_port": port, "demo_host": host, "demo_transport": transport,
                            "demo_profile": profile, "demo_seed": seed}.items():
             Meta.insert(key=key, value=str(value)).on_conflict_replace().execute()
-    return counts
+        generated = add_demo_operators(password)
+        counts["operators"] = len(DEMO_OPERATORS)
+    return counts, generated
+
+
+def add_demo_operators(password: str | None = None) -> str | None:
+    """One operator per role (``DEMO_OPERATORS``) with ``password``, or with one generated
+    password (returned) that each changes at the first sign-in."""
+    system = Operator.system("demo")
+    generated = None if password else operators.generate_password()
+    for name, role in DEMO_OPERATORS:
+        operators.add_operator(system, name, role.value, password or generated,
+                               must_change=generated is not None, check_strength=False)
+    return generated
 
 
 def demo_settings() -> dict[str, str]:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import sys
 import threading
 from pathlib import Path
 
-from app.simulator.demo_campus import create_demo_campus, demo_settings
+from app.core import operators
+from app.core.operators import PASSWORD_ENV
+from app.simulator.demo_campus import add_demo_operators, create_demo_campus, demo_settings
 from app.storage import campus
 from app.storage.db import open_database
 
@@ -22,9 +25,13 @@ def ensure_demo_database(path: Path) -> dict[str, str]:
     if path.exists():
         open_database(path)
         if not campus.is_empty():
+            if not operators.has_operators():  # a demo made before operators existed
+                add_demo_operators(os.environ.get(PASSWORD_ENV) or None)
             return demo_settings()
     log.info("creating the demo campus in %s", path)
-    create_demo_campus(path)
+    # the window signs in as the demo's administrator without a password; scripts may fix
+    # one for the command line with VOLTKEEPER_PASSWORD
+    create_demo_campus(path, password=os.environ.get(PASSWORD_ENV) or None)
     return demo_settings()
 
 

@@ -157,6 +157,18 @@ def txns(account_id: int, limit: int = 200) -> list[TxnRecord]:
                       r.method, -int(r.effect)) for r in q]
 
 
+def txn(txn_id: int) -> TxnRecord | None:
+    """One booking, with its effect on its account's balance."""
+    row = LedgerTxn.get_or_none(LedgerTxn.id == txn_id)
+    if row is None:
+        return None
+    effect = (LedgerEntry.select(fn.COALESCE(fn.SUM(LedgerEntry.amount_cents), 0))
+              .where((LedgerEntry.txn == txn_id) & (LedgerEntry.book == _book_id("prepaid")))
+              .scalar())
+    return TxnRecord(row.id, row.t, row.kind, row.account_id, row.operator, row.memo,
+                     row.reference, row.method, -int(effect))
+
+
 def next_counter(name: str) -> int:
     """The next number of a gapless counter. Call inside the booking's transaction: a rollback
     takes the number back with the booking, so no number is skipped."""

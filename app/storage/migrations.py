@@ -9,7 +9,7 @@ from collections.abc import Callable
 from peewee import SqliteDatabase
 
 from app.errors import StorageError
-from app.storage.models import ALL_MODELS, LEDGER_MODELS, Meta
+from app.storage.models import ALL_MODELS, LEDGER_MODELS, OPERATOR_MODELS, Meta
 
 log = logging.getLogger("voltkeeper.storage")
 
@@ -27,13 +27,25 @@ def _v2(db: SqliteDatabase) -> None:
     UPDATE or DELETE of a booking), gapless counters, the durable outbox, billing state."""
     db.create_tables(LEDGER_MODELS)
     for table in _APPEND_ONLY:
-        for op in ("UPDATE", "DELETE"):
-            db.execute_sql(
-                f"CREATE TRIGGER {table}_no_{op.lower()} BEFORE {op} ON {table} "
-                f"BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END")
+        _append_only(db, table, "the ledger is append-only")
 
 
-STEPS: list[Callable[[SqliteDatabase], None]] = [_v1, _v2]
+def _append_only(db: SqliteDatabase, table: str, message: str) -> None:
+    """Triggers that refuse any UPDATE or DELETE of ``table``'s rows."""
+    for op in ("UPDATE", "DELETE"):
+        db.execute_sql(
+            f"CREATE TRIGGER {table}_no_{op.lower()} BEFORE {op} ON {table} "
+            f"BEGIN SELECT RAISE(ABORT, '{message}'); END")
+
+
+def _v3(db: SqliteDatabase) -> None:
+    """Operators with roles, the hash-chained audit log (append-only like the ledger), station
+    settings."""
+    db.create_tables(OPERATOR_MODELS)
+    _append_only(db, "audit_entry", "the audit log is append-only")
+
+
+STEPS: list[Callable[[SqliteDatabase], None]] = [_v1, _v2, _v3]
 SCHEMA_VERSION = len(STEPS)
 
 

@@ -325,3 +325,54 @@ class Alarm(BaseModel):
 
 LEDGER_MODELS = [Account, BookAccount, LedgerTxn, LedgerEntry, Tariff, Counter,
                  Outbox, BillingCursor, BillingMonth, Alarm]
+
+
+# -- schema 3: operators, the audit log, station settings ---------------------------------------
+class Operator(BaseModel):
+    """A person who signs in: a role, a scrypt password hash (never the password), and the
+    counters that lock a name out after repeated failures."""
+
+    id = AutoField()
+    name = CharField(unique=True)
+    role = CharField()
+    password_hash = CharField()
+    must_change_password = BooleanField(default=True)
+    disabled = BooleanField(default=False)
+    failed_attempts = IntegerField(default=0)
+    locked_until = FloatField(null=True)
+    created_at = FloatField()
+    created_by = CharField(default="")
+    password_changed_at = FloatField(null=True)
+    last_sign_in_at = FloatField(null=True)
+
+
+class AuditEntry(BaseModel):
+    """One act in the audit log. Append-only (triggers refuse UPDATE and DELETE) and
+    hash-chained: each entry's hash covers its fields and the previous entry's hash, so an
+    edited, deleted or reordered row is found by ``core.audit.verify``."""
+
+    id = AutoField()  # the sequence number: gapless
+    t = FloatField(index=True)
+    operator = CharField(index=True)
+    kind = CharField(index=True)
+    target = TextField(default="")
+    node = IntegerField(null=True, index=True)  # the room or shop concerned (no foreign key:
+    # the log outlives what it names)
+    before = TextField(default="")  # JSON
+    after = TextField(default="")  # JSON
+    detail = TextField(default="")
+    prev_hash = CharField()
+    hash = CharField()
+
+
+class Setting(BaseModel):
+    """Station-wide settings (idle lock, backups...): declared with types and defaults in
+    ``core/settings.py``; a row exists only once someone changed the default."""
+
+    key = CharField(primary_key=True)
+    value = TextField()
+    updated_at = FloatField()
+    updated_by = CharField(default="")
+
+
+OPERATOR_MODELS = [Operator, AuditEntry, Setting]

@@ -13,12 +13,16 @@ from app.core import accounts, billing
 from app.core.energy import INTERVAL_S, local_day
 from app.core.recharge import recharge
 from app.core.tariffs import TariffVersion
+from app.drivers.meter_values import MeterValues
 from app.errors import UserFacingError
 from app.storage import accounts as store
 from app.storage import campus, ledger, readings
 from app.storage.db import open_database
 from app.storage.models import Alarm, LedgerEntry, LedgerTxn, database
 from app.storage.readings import PollOutcome
+from tests.helpers import operator
+
+ADMIN = operator()
 
 # a fixed month, far from any DST question: November 2026, local midnight
 MONTH0 = time.mktime((2026, 11, 1, 0, 0, 0, 0, 0, -1))
@@ -58,7 +62,7 @@ def _use(meter_id, start, wh):
 def test_flat_month_equals_energy_times_price(db):
     room, (meter,) = _room()
     _tariff(price="0.588")
-    acct = accounts.open_account(room, "desk", mode="station", t=MONTH0)
+    acct = accounts.open_account(ADMIN, room, mode="station", t=MONTH0).account.id
     # 30 days x 96 intervals of 37 Wh = 106.560 kWh -> 62.657 28 -> 62.66
     for k in range(30 * 96):
         _use(meter, MONTH0 + k * INTERVAL_S, 37)
@@ -72,7 +76,7 @@ def test_flat_month_equals_energy_times_price(db):
 def test_runs_carry_rounding(db):
     room, (meter,) = _room()
     _tariff(price="0.588")
-    acct = accounts.open_account(room, "desk", mode="station", t=MONTH0)
+    acct = accounts.open_account(ADMIN, room, mode="station", t=MONTH0).account.id
     for k in range(200):  # 200 intervals of 3 Wh: each 0.001764 yuan, rounds to 0 alone
         _use(meter, MONTH0 + k * INTERVAL_S, 3)
         billing.bill(now=MONTH0 + (k + 1) * INTERVAL_S)
@@ -84,7 +88,7 @@ def test_tiered_and_allowance(db):
     room, (meter,) = _room()
     # first 10 kWh free, then 0.50 up to 50 kWh of monthly use, then 0.80
     _tariff(price="0.50", tiers=(("50", "0.50"), (None, "0.80")), allowance="10")
-    acct = accounts.open_account(room, "desk", mode="station", t=MONTH0)
+    acct = accounts.open_account(ADMIN, room, mode="station", t=MONTH0).account.id
     _use(meter, MONTH0, 30_000)  # 30 kWh
     _use(meter, MONTH0 + INTERVAL_S, 40_000)  # 40 more: 20 at 0.50, 20 at 0.80
     report = billing.bill(now=MONTH0 + 2 * INTERVAL_S)
@@ -98,7 +102,7 @@ def test_tariff_change_mid_month_splits_at_the_interval(db):
     room, (meter,) = _room()
     _tariff(price="0.50", starts_on="2026-01-01")
     _tariff(price="0.60", starts_on="2026-11-16")
-    acct = accounts.open_account(room, "desk", mode="station", t=MONTH0)
+    acct = accounts.open_account(ADMIN, room, mode="station", t=MONTH0).account.id
     for day in range(30):
         _use(meter, MONTH0 + day * 86400 + 12 * 3600, 10_000)  # 10 kWh a day at noon
     billing.bill(now=MONTH0 + 30 * 86400)
@@ -108,7 +112,7 @@ def test_tariff_change_mid_month_splits_at_the_interval(db):
 
 def test_no_tariff_is_reported_not_guessed(db):
     room, (meter,) = _room()
-    accounts.open_account(room, "desk", mode="station", t=MONTH0)
+    accounts.open_account(ADMIN, room, mode="station", t=MONTH0)
     _use(meter, MONTH0, 1000)
     report = billing.bill(now=MONTH0 + INTERVAL_S)
     assert report.problems and "no tariff" in report.problems[0]
@@ -117,35 +121,35 @@ def test_no_tariff_is_reported_not_guessed(db):
 def test_recharge_close_and_settle(db):
     room, (meter,) = _room()
     _tariff()
-    acct = accounts.open_account(room, "desk", mode="meter", t=MONTH0)
-    r = recharge(acct, 5000, "cash", "alice")
-    r2 = recharge(acct, 1234, "wechat", "alice")
+    acct = accounts.open_account(ADMIN, room, mode="meter", t=MONTH0).account.id
+    r = recharge(operator("cashier", "alice"), acct, 5000, "cash")
+    r2 = recharge(operator("cashier", "alice"), acct, 1234, "wechat")
     assert r2.receipt_no == r.receipt_no + 1
     assert ledger.balance(acct) == 6234
     items = store.outbox_items(meter)
     # the purchase count is taken from the meter at delivery, not guessed at booking
     assert [(i.action, i.amount_cents, i.purchase_count, i.receipt_no) for i in items] == [
         ("recharge", 5000, None, r.receipt_no), ("recharge", 1234, None, r2.receipt_no)]
-    s = accounts.settle_and_close(acct, "alice", "refund")
+    s = accounts.settle_and_close(ADMIN, acct, "refund")
     assert s.balance_cents == 6234 and ledger.balance(acct) == 0
     assert ledger.trial_balance()["cash"] == 5000 - 6234
     with pytest.raises(UserFacingError):
-        recharge(acct, 100, "cash", "alice")
+        recharge(operator("cashier", "alice"), acct, 100, "cash")
 
 
 @pytest.mark.parametrize("amount", [0, -1, 10_000_00])
 def test_recharge_refuses_bad_amounts(db, amount):
     room, _ = _room()
-    acct = accounts.open_account(room, "desk")
+    acct = accounts.open_account(ADMIN, room).account.id
     with pytest.raises(UserFacingError):
-        recharge(acct, amount, "cash", "alice")
+        recharge(operator("cashier", "alice"), acct, amount, "cash")
     assert ledger.balance(acct) == 0
 
 
 def test_ledger_is_append_only(db):
     room, _ = _room()
-    acct = accounts.open_account(room, "desk")
-    recharge(acct, 100, "cash", "alice")
+    acct = accounts.open_account(ADMIN, room).account.id
+    recharge(operator("cashier", "alice"), acct, 100, "cash")
     with pytest.raises(Exception, match="append-only"):
         LedgerEntry.update(amount_cents=1).execute()
     with pytest.raises(Exception, match="append-only"):
@@ -157,28 +161,29 @@ def test_ledger_is_append_only(db):
 def test_station_mode_trips_at_zero(db):
     room, (meter,) = _room()
     _tariff()
-    acct = accounts.open_account(room, "desk", mode="station", t=MONTH0)
-    readings.write_batch([PollOutcome(meter, MONTH0, True, latest={"control_mode": "auto"})])
+    acct = accounts.open_account(ADMIN, room, mode="station", t=MONTH0).account.id
+    readings.write_batch([PollOutcome(meter, MONTH0, True,
+                                      values=MeterValues(MONTH0, control_mode="auto"))])
     _use(meter, MONTH0, 1000)
     billing.bill(now=MONTH0 + INTERVAL_S)
     assert [i.action for i in store.pending_outbox([meter])] == ["trip"]
-    readings.write_batch([PollOutcome(meter, MONTH0 + 2, True,
-                                      latest={"control_mode": "forced_trip"})])
+    readings.write_batch([PollOutcome(meter, MONTH0 + 2, True, values=MeterValues(
+        MONTH0 + 2, control_mode="forced_trip"))])
     store.set_outbox_state(store.pending_outbox([meter])[0].id, "applied")
-    recharge(acct, 1000, "cash", "alice")
+    recharge(operator("cashier", "alice"), acct, 1000, "cash")
     assert [i.action for i in store.pending_outbox([meter])] == ["close"]
 
 
 def test_reconciliation_alarm(db):
     room, (meter,) = _room()
     _tariff()
-    acct = accounts.open_account(room, "desk", mode="meter", opening_cents=5000)
+    acct = accounts.open_account(ADMIN, room, mode="meter", opening_cents=5000).account.id
     now = time.time()
     readings.write_batch([PollOutcome(meter, now, True,
-                                      latest={"money_cents": 5000, "read_at": now})])
+                                      values=MeterValues(now, remaining_money_cents=5000))])
     assert billing.reconcile(acct, now=now) == 0
     readings.write_batch([PollOutcome(meter, now, True,
-                                      latest={"money_cents": 9000, "read_at": now})])
+                                      values=MeterValues(now, remaining_money_cents=9000))])
     assert billing.reconcile(acct, now=now) == 1
     assert Alarm.get(Alarm.kind == "reconciliation").account_id == acct
     assert billing.reconcile(acct, now=now) == 0  # one open alarm, not one per run
@@ -202,13 +207,13 @@ def test_no_sequence_of_operations_unbalances_the_ledger(tmp_path_factory, ops):
     try:
         room, (meter,) = _room()
         _tariff(price="0.5887", tiers=(("20", "0.5887"), (None, "0.8123")), allowance="3")
-        acct = accounts.open_account(room, "desk", mode="station", t=MONTH0)
+        acct = accounts.open_account(ADMIN, room, mode="station", t=MONTH0).account.id
         clock = MONTH0
         paid = 0
         refunded = 0
         for op, a, b in ops:
             if op == "recharge":
-                recharge(acct, a, b, "prop")
+                recharge(operator("cashier", "prop"), acct, a, b)
                 paid += a
             elif op == "use":
                 clock += INTERVAL_S * (b + 1)
@@ -235,15 +240,14 @@ def test_no_sequence_of_operations_unbalances_the_ledger(tmp_path_factory, ops):
 def test_close_account_bills_the_running_interval_trips_and_refunds(db):
     room, (meter,) = _room()
     _tariff(price="0.50")
-    acct = accounts.open_account(room, "desk", mode="station", t=MONTH0)
-    recharge(acct, 50_00, "cash", "alice", t=MONTH0)
+    acct = accounts.open_account(ADMIN, room, mode="station", t=MONTH0).account.id
+    recharge(operator("cashier", "alice"), acct, 50_00, "cash", t=MONTH0)
     now = MONTH0 + 3 * INTERVAL_S + 100  # 100 s into the fourth interval
-    readings.write_batch([PollOutcome(meter, now, True,
-                                      latest={"money_cents": 0, "read_at": now,
-                                              "control_mode": "auto"})])
+    readings.write_batch([PollOutcome(meter, now, True, values=MeterValues(
+        now, remaining_money_cents=0, control_mode="auto"))])
     _use(meter, MONTH0, 2000)  # closed interval: 2 kWh
     _use(meter, MONTH0 + 3 * INTERVAL_S, 1000)  # the running interval: 1 kWh
-    s = accounts.close_account(acct, "alice", "refund", t=now)
+    s = accounts.close_account(ADMIN, acct, "refund", t=now)
     # 50.00 - (2 + 1) kWh x 0.50 = 48.50 refunded in cash; the account is closed and empty
     assert s.balance_cents == 48_50 and ledger.balance(acct) == 0
     assert store.get_account(acct).closed_at == now
@@ -253,20 +257,20 @@ def test_close_account_bills_the_running_interval_trips_and_refunds(db):
 
 def test_close_needs_a_fresh_reading(db):
     room, _meters = _room()
-    acct = accounts.open_account(room, "desk", mode="station")
+    acct = accounts.open_account(ADMIN, room, mode="station").account.id
     with pytest.raises(UserFacingError, match="fresh reading"):
-        accounts.close_account(acct, "alice")
+        accounts.close_account(ADMIN, acct)
     assert store.get_account(acct).is_open
 
 
 def test_a_correction_reverses_once(db):
     room, _ = _room()
-    acct = accounts.open_account(room, "desk", mode="station")
-    r = recharge(acct, 30_00, "cash", "alice")
-    fix = accounts.correct(r.txn_id, "boss", "typed 30 for 3")
+    acct = accounts.open_account(ADMIN, room, mode="station").account.id
+    r = recharge(operator("cashier", "alice"), acct, 30_00, "cash")
+    fix = accounts.correct(ADMIN, r.txn_id, "typed 30 for 3")
     assert ledger.balance(acct) == 0
-    assert ledger.txns(acct)[0].kind == "correction" and ledger.txns(acct)[0].id == fix
+    assert ledger.txns(acct)[0].kind == "correction" and ledger.txns(acct)[0].id == fix.txn_id
     with pytest.raises(UserFacingError, match="already corrected"):
-        accounts.correct(r.txn_id, "boss", "again")
+        accounts.correct(ADMIN, r.txn_id, "again")
     with pytest.raises(UserFacingError, match="reason"):
-        accounts.correct(r.txn_id, "boss", " ")
+        accounts.correct(ADMIN, r.txn_id, " ")

@@ -8,10 +8,14 @@ import pytest
 from openpyxl import Workbook
 
 from app.core import accounts, payments_import
+from app.core.progress import Progress
 from app.errors import UserFacingError
 from app.storage import campus, ledger
 from app.storage.db import open_database
 from app.storage.models import LedgerTxn
+from tests.helpers import operator
+
+ADMIN = operator()
 
 
 @pytest.fixture
@@ -24,7 +28,7 @@ def campus_db(tmp_path):
         node = campus.add_node(root, "room", code, code)
         campus.add_meter(bus, i + 1, "acrel-ddsy1352", f"31000000100{i}", node)
         campus.add_occupant(node, f"张{i}", f"20240000{i}")
-        ids[code] = accounts.open_account(node, "desk", mode="station")
+        ids[code] = accounts.open_account(ADMIN, node, mode="station").account.id
     yield ids
     d.close()
 
@@ -53,12 +57,12 @@ def test_good_file_books_once(tmp_path, campus_db):
                                         ["T2", "1-102", 20, "微信", "2026-11-01 11:00"]])
     p = payments_import.preview(f)
     assert [r.status for r in p.rows] == ["ok", "ok"] and p.total_cents == 7000
-    assert payments_import.apply(p, "finance") == 2
+    assert payments_import.apply(ADMIN, p).booked == 2
     assert ledger.balance(campus_db["1-101"]) == 5000
     assert ledger.balance(campus_db["1-102"]) == 2000
     again = payments_import.preview(f)
     assert [r.status for r in again.rows] == ["duplicate", "duplicate"]
-    assert payments_import.apply(again, "finance") == 0
+    assert payments_import.apply(ADMIN, again).booked == 0
     assert ledger.balance(campus_db["1-101"]) == 5000
 
 
@@ -90,13 +94,13 @@ def test_all_or_nothing(tmp_path, campus_db):
     p = payments_import.preview(f)
     calls = []
 
-    def boom(n, total):
+    def boom(n, total, _text):
         calls.append(n)
         if n == 2:
             raise RuntimeError("power cut")
 
     with pytest.raises(RuntimeError):
-        payments_import.apply(p, "finance", progress=boom)
+        payments_import.apply(ADMIN, p, progress=Progress(boom))
     assert calls == [1, 2]
     assert LedgerTxn.select().count() == 0 and ledger.balance(campus_db["1-101"]) == 0
 

@@ -1,0 +1,89 @@
+"""Raising alarms: the one function every part of the station uses, and the alarm list.
+
+An alarm has a kind, a level (1 notice, 2 warning, 3 danger), the meter and account it concerns,
+and its parameters. Its text is written from the kind's template in the language of whoever
+reads it (``alarm_text``), not frozen in the language of the moment it was raised; the
+English text is also stored for anyone reading the database directly. By default an alarm is
+raised once: while one of the same kind for the same meter and account is open, no second one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+
+from app.core.operators import Operator, Permission, require
+from app.i18n import N_, _
+from app.storage import alarms as store
+from app.storage.alarms import AlarmRecord
+
+log = logging.getLogger("voltkeeper.alarms")
+
+#: The wording of each kind of alarm (parameters by name).
+TEMPLATES = {
+    "command_failed": N_("{action} for meter {meter} failed: {error}"),
+    "reconciliation": N_("meter money {meter_money} differs from the ledger {ledger} by "
+                         "{diff}: possible tampering or theft"),
+    "backup_failed": N_("the daily backup of {db} failed: {error}"),
+}
+
+
+def _render(kind: str, params: dict, translate: bool) -> str:
+    template = TEMPLATES.get(kind)
+    if template is None:
+        return params.get("message", kind)
+    try:
+        return (_(template) if translate else template).format(**params)
+    except (KeyError, IndexError, ValueError):
+        return template
+
+
+def raise_alarm(kind: str, level: int, params: dict[str, object], *,
+                meter_id: int | None = None, account_id: int | None = None,
+                once: bool = True, t: float | None = None) -> int | None:
+    """Raise an alarm; returns its id, or None when an open one of the same kind exists."""
+    if kind not in TEMPLATES:
+        raise ValueError(f"no template for alarm kind {kind!r}")
+    if once and store.open_alarm_exists(kind, meter_id, account_id):
+        return None
+    params = {k: str(v) for k, v in params.items()}
+    message = _render(kind, params, translate=False)
+    alarm_id = store.insert_alarm(time.time() if t is None else t, kind, level, meter_id,
+                                  account_id, message, json.dumps(params, ensure_ascii=False))
+    log.warning("alarm %s (%s): %s", alarm_id, kind, message)
+    return alarm_id
+
+
+@dataclass(frozen=True)
+class AlarmView:
+    id: int
+    t: float
+    kind: str
+    level: int
+    meter_id: int | None
+    account_id: int | None
+    text: str  # in the reader's language
+    cleared_at: float | None
+
+
+def alarm_text(a: AlarmRecord) -> str:
+    try:
+        params = json.loads(a.data) if a.data.startswith("{") else None
+    except ValueError:
+        params = None
+    if not isinstance(params, dict):
+        return a.message
+    return _render(a.kind, params, translate=True)
+
+
+def alarm_list(operator: Operator, *, open_only: bool = True, kind: str | None = None,
+               meter_ids: list[int] | None = None, account_id: int | None = None,
+               limit: int = 1000) -> list[AlarmView]:
+    """The alarm list, newest first, each in the reader's language."""
+    require(operator, Permission.VIEW)
+    return [AlarmView(a.id, a.t, a.kind, a.level, a.meter_id, a.account_id, alarm_text(a),
+                      a.cleared_at)
+            for a in store.find_alarms(open_only=open_only, kind=kind, meter_ids=meter_ids,
+                                       account_id=account_id, limit=limit)]

@@ -1,0 +1,194 @@
+"""What the screens show, as plain Qt-free questions: a room's overview, finding an account,
+the balances of rooms, a meter's recent power, an account's bookings, the tariffs, the campus.
+
+Each takes the operator asking (a viewer may look; the audit log needs its own permission, see
+``core/audit.py``) and returns records, never database rows: the views import no storage.
+The portal will ask the same questions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from app.core.operators import Operator, Permission, require
+from app.storage import accounts as store
+from app.storage import campus, ledger, readings
+from app.storage.accounts import AccountRecord
+from app.storage.campus import BusRecord, MeterRecord, NodeRecord, OccupantRecord
+from app.storage.ledger import TxnRecord
+from app.storage.models import Node, Occupant
+
+__all__ = ["AccountHit", "AccountRecord", "BusRecord", "CampusRecords", "MeterMoney",
+           "MeterRecord", "NodeRecord", "OccupantRecord", "RoomBalance", "RoomOverview",
+           "TxnRecord"]
+
+
+@dataclass(frozen=True)
+class MeterMoney:
+    meter_id: int
+    money_cents: int | None  # what the meter holds (meter-keeps-money accounts)
+    read_at: float | None
+
+
+@dataclass(frozen=True)
+class Occupancy:
+    id: int
+    name: str
+    person_no: str
+    phone: str
+
+
+@dataclass(frozen=True)
+class RoomOverview:
+    """A room (or shop) at the desk: its account and balance, who lives there, its meters'
+    money, the last days' use and the latest bookings."""
+
+    node_id: int
+    room: str
+    account: AccountRecord | None
+    balance_cents: int | None
+    occupants: list[Occupancy]
+    meters: list[MeterMoney]
+    use_days: list[tuple[str, int]]  # (local day, Wh), oldest first
+    bookings: list[TxnRecord] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class AccountHit:
+    account: AccountRecord
+    occupants: list[str]
+
+
+@dataclass(frozen=True)
+class RoomBalance:
+    node_id: int
+    account_number: str
+    mode: str
+    #: None while the account waits to take over the meter's money (not known yet)
+    balance_cents: int | None
+
+
+@dataclass(frozen=True)
+class CampusRecords:
+    nodes: list[NodeRecord]
+    meters: list[MeterRecord]
+    occupants: list[OccupantRecord]
+    buses: list[BusRecord]
+
+
+def campus_records(operator: Operator) -> CampusRecords:
+    """The whole campus tree, meters, current occupants and buses (the window's index)."""
+    require(operator, Permission.VIEW)
+    return CampusRecords(campus.nodes(), campus.meters(), campus.current_occupants(),
+                         campus.buses())
+
+
+def campus_name() -> str:
+    return campus.campus_name()
+
+
+def room_overview(operator: Operator, node_id: int, *, days: int = 7,
+                  bookings: int = 6) -> RoomOverview:
+    require(operator, Permission.VIEW)
+    node = Node.get_or_none(Node.id == node_id)
+    room = (node.code or node.name) if node else str(node_id)
+    acct = store.open_account_for_node(node_id)
+    occupants = [Occupancy(o.id, o.name, o.person_no, o.phone)
+                 for o in Occupant.select().where((Occupant.node == node_id)
+                                                  & Occupant.moved_out.is_null())
+                 .order_by(Occupant.id)]
+    meter_ids = [m[0] for m in store.meters_of_node(node_id)]
+    meters = [MeterMoney(mid, *_money_and_time(mid)) for mid in meter_ids]
+    return RoomOverview(node_id, room, acct, ledger.balance(acct.id) if acct else None,
+                        occupants, meters, daily_use(meter_ids, days),
+                        ledger.txns(acct.id, limit=bookings) if acct else [])
+
+
+def _money_and_time(meter_id: int) -> tuple[int | None, float | None]:
+    money, _count, read_at = store.meter_money(meter_id)
+    return money, read_at
+
+
+def daily_use(meter_ids: list[int], days: int, today: date | None = None
+              ) -> list[tuple[str, int]]:
+    """Each of the last ``days`` local days with the Wh the meters used, oldest first."""
+    today = today or date.today()
+    wanted = [(today - timedelta(days=n)).isoformat() for n in range(days - 1, -1, -1)]
+    per_day = dict.fromkeys(wanted, 0)
+    for meter_id in meter_ids:
+        for day, wh in readings.daily_energy(meter_id)[-days * 2:]:
+            if day in per_day:
+                per_day[day] += int(wh)
+    return list(per_day.items())
+
+
+def find_accounts(operator: Operator, text: str, limit: int = 50) -> list[AccountHit]:
+    """Open accounts a room number, account number, occupant name or student number names."""
+    require(operator, Permission.VIEW)
+    found = store.find_accounts(text, limit) if text.strip() else []
+    names: dict[int, list[str]] = {}
+    if found:
+        for o in Occupant.select(Occupant.node, Occupant.name).where(
+                Occupant.node.in_([a.node_id for a in found])
+                & Occupant.moved_out.is_null()).order_by(Occupant.id).tuples():
+            names.setdefault(o[0], []).append(o[1])
+    return [AccountHit(a, names.get(a.node_id, [])) for a in found]
+
+
+def room_by_number(operator: Operator, code: str) -> tuple[int, AccountRecord | None]:
+    """The room or shop numbered ``code`` and its open account (refused when there is none)."""
+    from app.errors import UserFacingError
+    from app.i18n import _
+
+    require(operator, Permission.VIEW)
+    node = Node.get_or_none((Node.code == code.strip()) & Node.kind.in_(("room", "shop")))
+    if node is None:
+        raise UserFacingError(_("no room or shop {room!r}").format(room=code))
+    return node.id, store.open_account_for_node(node.id)
+
+
+def balance(operator: Operator, account_id: int) -> int:
+    require(operator, Permission.VIEW)
+    return ledger.balance(account_id)
+
+
+def account(operator: Operator, account_id: int) -> AccountRecord | None:
+    require(operator, Permission.VIEW)
+    return store.get_account(account_id)
+
+
+def room_balances(operator: Operator, node_ids: list[int] | None = None
+                  ) -> dict[int, RoomBalance]:
+    """The open account and ledger balance of each room (all rooms, or ``node_ids``)."""
+    require(operator, Permission.VIEW)
+    accounts = store.open_accounts()
+    if node_ids is not None:
+        wanted = set(node_ids)
+        accounts = [a for a in accounts if a.node_id in wanted]
+        balances = {a.id: ledger.balance(a.id) for a in accounts}
+    else:
+        balances = ledger.balances()
+    adopting = set(store.accounts_to_adopt())
+    return {a.node_id: RoomBalance(a.node_id, a.number, a.mode,
+                                   None if a.id in adopting else balances.get(a.id, 0))
+            for a in accounts}
+
+
+def bookings(operator: Operator, account_id: int, limit: int = 200) -> list[TxnRecord]:
+    """An account's bookings, newest first, each with its effect on the balance."""
+    require(operator, Permission.VIEW)
+    return ledger.txns(account_id, limit=limit)
+
+
+def power_samples(operator: Operator, meter_id: int, since: float
+                  ) -> list[tuple[float, float | None]]:
+    """A meter's recent power readings (the live chart's history)."""
+    require(operator, Permission.VIEW)
+    return readings.samples(meter_id, since)
+
+
+def tariffs(operator: Operator) -> list[dict]:
+    """Every tariff version (group, starts_on, price, tiers, allowance_kwh, created_by)."""
+    require(operator, Permission.VIEW)
+    return store.tariff_rows()

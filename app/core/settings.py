@@ -1,0 +1,98 @@
+"""Station settings: declared once here with their type, default and bounds; stored in the
+database (every desk and the reading service see the same), changed only by an audited act.
+
+A PC's own window settings (language, layout) are not here: they live in the window's
+QSettings (``ui/settings.py``). Tariffs have their own dated history (``core/tariffs.py``).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from app.core.audit import act
+from app.core.changes import Changes
+from app.core.operators import Operator, Permission
+from app.errors import UserFacingError
+from app.i18n import N_, _
+from app.storage import operators as store
+
+T = TypeVar("T", int, str)
+
+
+@dataclass(frozen=True)
+class StationOption(Generic[T]):
+    key: str
+    type: type[T]
+    default: T
+    label: str  # marked for translation
+    minimum: int | None = None
+    maximum: int | None = None
+
+    def parse(self, raw: object) -> T:
+        """The value from text or a number; refuses what is out of bounds or of the wrong type."""
+        if self.type is int:
+            try:
+                value = int(str(raw).strip())
+            except ValueError:
+                raise UserFacingError(_("{label}: {value!r} is not a whole number").format(
+                    label=_(self.label), value=raw)) from None
+            if (self.minimum is not None and value < self.minimum) or \
+                    (self.maximum is not None and value > self.maximum):
+                raise UserFacingError(_("{label}: from {min} to {max}").format(
+                    label=_(self.label), min=self.minimum, max=self.maximum))
+            return value  # type: ignore[return-value]
+        return str(raw).strip()  # type: ignore[return-value]
+
+
+LOCK_AFTER_MIN = StationOption("ui.lock_after_min", int, 10,
+                               N_("Lock the window after this many idle minutes (0: never)"),
+                               0, 24 * 60)
+BACKUP_HOUR = StationOption("backup.hour", int, 3, N_("Daily backup at this hour"), 0, 23)
+BACKUP_KEEP = StationOption("backup.keep", int, 30, N_("Backups kept"), 1, 3650)
+BACKUP_DIR = StationOption("backup.dir", str, "",
+                           N_("Backup folder (empty: 'backups' beside the database)"))
+
+OPTIONS: dict[str, StationOption] = {o.key: o for o in (LOCK_AFTER_MIN, BACKUP_HOUR,
+                                                         BACKUP_KEEP, BACKUP_DIR)}
+
+
+def get(option: StationOption[T]) -> T:
+    """The option's value now (its default unless someone changed it)."""
+    raw = store.setting_values().get(option.key)
+    if raw is None:
+        return option.default
+    try:
+        return option.parse(raw)
+    except UserFacingError:
+        return option.default
+
+
+def values() -> dict[str, object]:
+    raw = store.setting_values()
+    out: dict[str, object] = {}
+    for key, option in OPTIONS.items():
+        try:
+            out[key] = option.parse(raw[key]) if key in raw else option.default
+        except UserFacingError:
+            out[key] = option.default
+    return out
+
+
+@dataclass(frozen=True)
+class SettingChange:
+    key: str
+    before: object
+    after: object
+    changes: Changes
+
+
+def change(operator: Operator, option: StationOption[T], value: object) -> SettingChange:
+    """Set a station setting (administrators), audited with before and after."""
+    with act(operator, Permission.SETTINGS, "setting", target=option.key) as a:
+        parsed = option.parse(value)
+        before = get(option)
+        store.put_setting(option.key, str(parsed), operator.name, time.time())
+        a.before, a.after = {option.key: before}, {option.key: parsed}
+    return SettingChange(option.key, before, parsed, Changes(settings=True))

@@ -78,7 +78,7 @@ def main() -> int:
             wall = time.perf_counter() - w0
             cpu1 = resource.getrusage(resource.RUSAGE_SELF)
             cycle = max(p.last_cycle_s or 0 for p in service.pollers.values())
-            online = sum(1 for r in readings.latest() if r["online"])
+            online = sum(1 for r in readings.latest() if r.online)
         finally:
             service.stop()
     finally:
@@ -93,7 +93,7 @@ def main() -> int:
     from app.storage.models import DailyEnergy, IntervalEnergy
 
     week0 = int(time.time()) // INTERVAL_S * INTERVAL_S - 7 * 86400
-    ids = [r["meter_id"] for r in readings.latest()] or list(range(1, n + 1))
+    ids = [r.meter_id for r in readings.latest()] or list(range(1, n + 1))
     t1 = time.perf_counter()
     for day in range(7):
         with database.atomic():

@@ -12,11 +12,13 @@ import random
 import sys
 import tempfile
 import time
+from decimal import Decimal
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app.core.energy import INTERVAL_S, local_day
+from app.drivers.meter_values import MeterValues
 from app.storage import campus, readings
 from app.storage.db import open_database
 from app.storage.models import database
@@ -50,7 +52,9 @@ def main() -> int:
                     energy[m] += wh
                     batch.append(PollOutcome(
                         m, start + 899.0, True,
-                        latest={"energy_wh": energy[m], "power_w": wh * 4.0},
+                        values=MeterValues(start + 899.0,
+                                           energy_kwh=Decimal(energy[m]).scaleb(-3),
+                                           active_power_w=wh * 4.0),
                         intervals=[(start, wh)], days=[(local_day(start), wh)],
                         latency_ms=5.0))
             readings.write_batch(batch)

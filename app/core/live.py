@@ -13,38 +13,12 @@ from app.drivers.meter_values import MeterValues
 
 @dataclass(frozen=True)
 class MeterLive:
+    """A meter for the views: whether it answers now and its last good read (``values``, the
+    driver's record itself; ``None`` in a failed poll's record and for a meter never read)."""
+
     meter_id: int
     online: bool
-    read_at: float | None = None
-    voltage_v: float | None = None
-    current_a: float | None = None
-    power_w: float | None = None
-    power_factor: float | None = None
-    frequency_hz: float | None = None
-    energy_wh: int | None = None
-    money_cents: int | None = None
-    relay_closed: bool | None = None
-    control_mode: str | None = None
-    trip_reason: int | None = None
-    flags: frozenset[str] = frozenset()
-
-    @property
-    def keep_power(self) -> bool:
-        return self.control_mode == "keep_power"
-
-    @classmethod
-    def from_row(cls, row: dict) -> MeterLive:
-        """From a LatestReading row (storage.readings.latest)."""
-        flags = row.get("flags") or ""
-        return cls(
-            meter_id=row["meter_id"], online=bool(row.get("online")), read_at=row.get("read_at"),
-            voltage_v=row.get("voltage_v"), current_a=row.get("current_a"),
-            power_w=row.get("power_w"), power_factor=row.get("power_factor"),
-            frequency_hz=row.get("frequency_hz"), energy_wh=row.get("energy_wh"),
-            money_cents=row.get("money_cents"), relay_closed=row.get("relay_closed"),
-            control_mode=row.get("control_mode"), trip_reason=row.get("trip_reason"),
-            flags=frozenset(f for f in flags.split(",") if f),
-        )
+    values: MeterValues | None = None
 
 
 @dataclass(frozen=True)
@@ -68,20 +42,31 @@ class LiveBatch:
     buses: list[BusLive] = field(default_factory=list)
 
 
-def wh(kwh) -> int | None:
-    """Exact Decimal kWh to integer Wh."""
-    return None if kwh is None else int(kwh * 1000)
+
+# -- what another process stored (the window that does not poll) ------------------------------
+def _bus_live(row: dict) -> BusLive:
+    return BusLive(row["bus"], row["state"], row.get("last_cycle_s"), row.get("last_cycle_at"),
+                   row.get("error") or "", row.get("meters_online") or 0,
+                   row.get("meters_total") or 0)
 
 
-def latest_columns(v: MeterValues) -> dict[str, object]:
-    """A read's values as LatestReading columns (energy in Wh, money in cents)."""
-    return {
-        "read_at": v.read_at, "voltage_v": v.voltage_v, "current_a": v.current_a,
-        "power_w": v.active_power_w, "power_factor": v.power_factor,
-        "frequency_hz": v.frequency_hz, "energy_wh": wh(v.energy_kwh),
-        "remaining_energy_wh": wh(v.remaining_energy_kwh), "money_cents": v.remaining_money_cents,
-        "purchase_count": v.purchase_count, "relay_closed": v.relay_closed,
-        "control_mode": v.control_mode,
-        "trip_reason": int(v.extra["trip_reason"]) if "trip_reason" in v.extra else None,
-        "flags": ",".join(sorted(v.flags)),
-    }
+def stored_snapshot() -> tuple[LiveBatch, float]:
+    """Every stored meter and bus state now, and the newest ``changed_at`` seen."""
+    from app.storage import readings
+
+    rows = readings.latest()
+    since = max((r.changed_at for r in rows), default=0.0)
+    buses = [_bus_live(r) for r in readings.bus_states().values()]
+    return LiveBatch([MeterLive(r.meter_id, r.online, r.values) for r in rows], buses), since
+
+
+def stored_since(since: float) -> tuple[list[MeterLive], list[BusLive], float]:
+    """The meters stored since ``since`` (an indexed question, not a scan), every bus's
+    state, and the newest ``changed_at`` now."""
+    from app.storage import readings
+
+    rows = readings.latest(changed_since=since)
+    if rows:
+        since = max(since, max(r.changed_at for r in rows))
+    return ([MeterLive(r.meter_id, r.online, r.values) for r in rows],
+            [_bus_live(r) for r in readings.bus_states().values()], since)

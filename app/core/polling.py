@@ -23,7 +23,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from app.core.energy import EnergyAccount
-from app.core.live import latest_columns
 from app.core.outbox import OutboxDelivery
 from app.drivers.meter_values import MeterValues
 from app.drivers.modbus_link import LinkConfig, ModbusLink
@@ -157,11 +156,10 @@ class BusPoller:
         slot.online, slot.seen = True, True
         slot.consecutive_failures = 0
         slot.backoff_s = PROBE_BACKOFF_START_S
-        latest = latest_columns(values)
         intervals: list[tuple[int, int]] = []
         days: list[tuple[str, int]] = []
-        if latest["energy_wh"] is not None:
-            booking = slot.account.book(int(latest["energy_wh"]), now)
+        if values.energy_wh is not None:
+            booking = slot.account.book(values.energy_wh, now)
             intervals, days = booking.intervals, booking.days
             events.extend(booking.events)
             for kind, detail in booking.events:
@@ -175,7 +173,7 @@ class BusPoller:
         if sample:
             slot.sampled_at = now
         self.sink([PollOutcome(
-            meter_id=slot.meter.id, t=now, ok=True, latest=latest, intervals=intervals,
+            meter_id=slot.meter.id, t=now, ok=True, values=values, intervals=intervals,
             days=days, latency_ms=latency_s * 1000, online=True, online_changed=online_changed,
             events=events, sample=sample)], None)
 

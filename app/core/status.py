@@ -5,14 +5,32 @@ from __future__ import annotations
 
 import time
 
+from app.drivers.meter_values import MeterValues
 from app.storage import accounts as store
 from app.storage import campus, lease, ledger, readings
+
+#: A meter's reading keys, all ``None`` while it was never read.
+_READING_KEYS = ("read_at", "voltage_v", "power_w", "energy_kwh", "energy_wh", "money_cents",
+                "relay_closed", "control_mode")
+
+
+def _reading(v: MeterValues | None) -> dict:
+    """A meter's last read under the status keys (energy in kWh for reading, Wh exact)."""
+    if v is None:
+        return dict.fromkeys(_READING_KEYS)
+    wh = v.energy_wh
+    return {
+        "read_at": v.read_at, "voltage_v": v.voltage_v, "power_w": v.active_power_w,
+        "energy_kwh": None if wh is None else wh / 1000, "energy_wh": wh,
+        "money_cents": v.remaining_money_cents, "relay_closed": v.relay_closed,
+        "control_mode": v.control_mode,
+    }
 
 
 def collect() -> dict:
     """The status as plain data (what ``--json`` prints)."""
     nodes = {n.id: n for n in campus.nodes()}
-    latest = {r["meter_id"]: r for r in readings.latest()}
+    latest = {r.meter_id: r for r in readings.latest()}
     states = readings.bus_states()
     holder = lease.holder()
     out = {
@@ -33,17 +51,12 @@ def collect() -> dict:
     accounts_by_node = {a.node_id: a for a in store.open_accounts()}
     balances = ledger.balances()
     for m in campus.meters():
-        r = latest.get(m.id, {})
+        r = latest.get(m.id)
         node = nodes.get(m.node_id) if m.node_id else None
         out["meters"].append({
             "id": m.id, "bus": bus_names.get(m.bus_id), "address": m.address,
             "serial": m.serial, "room": node.code if node else None,
-            "online": bool(r.get("online", False)), "read_at": r.get("read_at"),
-            "voltage_v": r.get("voltage_v"), "power_w": r.get("power_w"),
-            "energy_kwh": None if r.get("energy_wh") is None else r["energy_wh"] / 1000,
-            "energy_wh": r.get("energy_wh"),
-            "money_cents": r.get("money_cents"), "relay_closed": r.get("relay_closed"),
-            "control_mode": r.get("control_mode"),
+            "online": r is not None and r.online, **_reading(r.values if r else None),
             "account": accounts_by_node[m.node_id].number
             if m.node_id in accounts_by_node else None,
             "balance_cents": balances.get(accounts_by_node[m.node_id].id, 0)

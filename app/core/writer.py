@@ -25,8 +25,8 @@ PRUNE_EVERY_S = 600.0
 
 
 def live_from_outcome(o: PollOutcome) -> MeterLive:
-    if o.ok and o.latest is not None:
-        return MeterLive.from_row({**o.latest, "meter_id": o.meter_id, "online": True})
+    if o.ok and o.values is not None:
+        return MeterLive(o.meter_id, True, o.values)
     return MeterLive(meter_id=o.meter_id, online=o.online)
 
 

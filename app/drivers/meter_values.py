@@ -1,7 +1,11 @@
 """The typed record of one read of a meter, in the station's units whatever the profile's.
 
-Power in W, energy in kWh (exact Decimal), money in integer cents (fen), price in yuan/kWh
-(Decimal). A value the profile does not have, or that was not read this time, is ``None``.
+Power in W, energy in kWh (exact Decimal, and as exact integer Wh through ``energy_wh``),
+money in integer cents (fen), price in yuan/kWh (Decimal). A value the profile does not have, or
+that was not read this time, is ``None``.
+
+This one record goes from the driver through storage (``storage/readings``) to the views
+(``core/live.MeterLive.values``): nothing turns it into another record with renamed fields.
 """
 
 from __future__ import annotations
@@ -32,6 +36,10 @@ def _float(value: Any, factor: Decimal = Decimal(1)) -> float:
     return float(_dec(value) * factor) if factor != 1 else float(value)
 
 
+def _wh(kwh: Decimal | None) -> int | None:
+    return None if kwh is None else int(kwh * 1000)
+
+
 @dataclass(frozen=True)
 class MeterValues:
     """What one read of a meter returned."""
@@ -48,6 +56,7 @@ class MeterValues:
     purchase_count: int | None = None
     relay_closed: bool | None = None
     control_mode: str | None = None
+    trip_reason: int | None = None  # why the relay is open, as the meter codes it
     flags: frozenset[str] = frozenset()
     price_per_kwh: Decimal | None = None
     power_limit_w: int | None = None
@@ -56,6 +65,17 @@ class MeterValues:
     token_status: int | None = None
     serial: str | None = None
     extra: dict[str, Value | bool] = field(default_factory=dict, compare=False)
+
+    @property
+    def energy_wh(self) -> int | None:
+        """The energy register in integer Wh, computed in Decimal (exact for a register of 1 Wh
+        resolution or coarser; a finer register's fraction of a Wh is cut off)."""
+        return _wh(self.energy_kwh)
+
+    @property
+    def remaining_energy_wh(self) -> int | None:
+        """The remaining-energy register in integer Wh, like ``energy_wh``."""
+        return _wh(self.remaining_energy_kwh)
 
     @property
     def keep_power(self) -> bool | None:
@@ -104,6 +124,8 @@ def values_from_points(decoded: dict[str, Value | bool], units: dict[str, str],
             kw["malicious_detection"] = bool(value)
         elif name == "malicious_step":
             kw["malicious_step_w"] = int(value)
+        elif name == "trip_reason":
+            kw["trip_reason"] = int(value)
         elif name == "token_status":
             kw["token_status"] = int(value)
         elif name == "serial":

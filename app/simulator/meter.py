@@ -373,7 +373,7 @@ class SimMeter:
             return MeterSnapshot(
                 bus=self.bus, unit=self.unit, sim_time=self._t,
                 **{name: getattr(v, name) for name in STATION_FIELDS}, extra=dict(v.extra),
-                trip_reason=int(self.trip_reason), overlimit_trips=self.overlimit_trips,
+                overlimit_trips=self.overlimit_trips,
                 money_micro=self.money_micro, energy_units=self.energy_units,
                 demand_w=self.demand()[0], shop=self.shop,
             )

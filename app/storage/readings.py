@@ -2,6 +2,10 @@
 
 The reading service hands ``PollOutcome`` records to one writer, which commits a whole batch in
 one transaction (``write_batch``): one fsync per batch, not per value.
+
+A read travels as the driver's ``MeterValues`` record. Its mapping to the ``LatestReading``
+columns (integer Wh, cents, flags as text) lives here only: ``_latest_columns`` writes it and
+``_values_from_row`` reads it back, and ``latest()`` returns typed ``LatestRow`` records.
 """
 
 from __future__ import annotations
@@ -9,9 +13,11 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from peewee import EXCLUDED, fn
 
+from app.drivers.meter_values import MeterValues
 from app.storage.models import (
     BusState,
     CommStats,
@@ -37,7 +43,7 @@ class PollOutcome:
     meter_id: int
     t: float
     ok: bool
-    latest: dict[str, object] | None = None  # LatestReading columns when ok
+    values: MeterValues | None = None  # what the read returned, when ok
     intervals: list[tuple[int, int]] = field(default_factory=list)  # (start, Wh) to add
     days: list[tuple[str, int]] = field(default_factory=list)  # (YYYY-MM-DD, Wh) to add
     latency_ms: float | None = None
@@ -61,9 +67,55 @@ class BusOutcome:
     meters_total: int = 0
 
 
-_LATEST_COLUMNS = ("read_at", "voltage_v", "current_a", "power_w", "power_factor",
-                   "frequency_hz", "energy_wh", "remaining_energy_wh", "money_cents",
-                   "purchase_count", "relay_closed", "control_mode", "trip_reason", "flags")
+@dataclass(frozen=True)
+class LatestRow:
+    """A meter's stored latest reading: whether it answers now, and its last good values
+    (``None`` when it was never read)."""
+
+    meter_id: int
+    online: bool
+    changed_at: float
+    values: MeterValues | None = None
+
+
+# -- MeterValues <-> LatestReading columns: the one mapping ------------------------------------
+def _latest_columns(v: MeterValues) -> dict[str, object]:
+    """A read's values as LatestReading columns (energy in Wh, money in cents)."""
+    return {
+        "read_at": v.read_at, "voltage_v": v.voltage_v, "current_a": v.current_a,
+        "power_w": v.active_power_w, "power_factor": v.power_factor,
+        "frequency_hz": v.frequency_hz, "energy_wh": v.energy_wh,
+        "remaining_energy_wh": v.remaining_energy_wh, "money_cents": v.remaining_money_cents,
+        "purchase_count": v.purchase_count, "relay_closed": v.relay_closed,
+        "control_mode": v.control_mode, "trip_reason": v.trip_reason,
+        "flags": ",".join(sorted(v.flags)),
+    }
+
+
+_LATEST_COLUMNS = tuple(_latest_columns(MeterValues(read_at=0.0)))
+
+
+def _kwh(wh: int | None) -> Decimal | None:
+    """Integer Wh back to exact Decimal kWh."""
+    return None if wh is None else Decimal(int(wh)).scaleb(-3)
+
+
+def _values_from_row(row: dict) -> MeterValues | None:
+    """The stored values of a LatestReading row (``None`` if the meter was never read). Only
+    what the row holds comes back: the slow settings (price, limits, serial, ...) are not
+    stored and are ``None``."""
+    if row["read_at"] is None:
+        return None
+    flags = row["flags"] or ""
+    return MeterValues(
+        read_at=row["read_at"], voltage_v=row["voltage_v"], current_a=row["current_a"],
+        active_power_w=row["power_w"], power_factor=row["power_factor"],
+        frequency_hz=row["frequency_hz"], energy_kwh=_kwh(row["energy_wh"]),
+        remaining_energy_kwh=_kwh(row["remaining_energy_wh"]),
+        remaining_money_cents=row["money_cents"], purchase_count=row["purchase_count"],
+        relay_closed=row["relay_closed"], control_mode=row["control_mode"],
+        trip_reason=row["trip_reason"], flags=frozenset(f for f in flags.split(",") if f),
+    )
 
 
 def write_batch(outcomes: Sequence[PollOutcome], buses: Sequence[BusOutcome] = ()) -> None:
@@ -76,16 +128,15 @@ def write_batch(outcomes: Sequence[PollOutcome], buses: Sequence[BusOutcome] = (
     day_rows: dict[tuple[int, str], int] = {}
     sample_rows, stats_rows, event_rows = [], [], []
     for o in outcomes:
-        if o.ok and o.latest is not None:
-            row = {c: o.latest.get(c) for c in _LATEST_COLUMNS}
-            row["flags"] = row["flags"] or ""
+        if o.ok and o.values is not None:
+            row = _latest_columns(o.values)
             row.update(meter=o.meter_id, online=True, changed_at=now)
             latest_rows.append(row)
             if o.sample:
                 sample_rows.append({"meter": o.meter_id, "t": o.t,
-                                    "power_w": o.latest.get("power_w"),
-                                    "voltage_v": o.latest.get("voltage_v"),
-                                    "current_a": o.latest.get("current_a")})
+                                    "power_w": o.values.active_power_w,
+                                    "voltage_v": o.values.voltage_v,
+                                    "current_a": o.values.current_a})
         elif o.online_changed and not o.online:
             offline_ids.append(o.meter_id)
         if o.ok and o.online_changed:
@@ -175,13 +226,16 @@ def prune_samples(older_than: float | None = None) -> int:
 
 # -- reading back ----------------------------------------------------------------------------
 def latest(meter_ids: Iterable[int] | None = None, changed_since: float | None = None
-           ) -> list[dict]:
+           ) -> list[LatestRow]:
+    """The stored latest reading of the meters (all, or ``meter_ids``), or of those whose row
+    changed after ``changed_since``."""
     q = LatestReading.select()
     if meter_ids is not None:
         q = q.where(LatestReading.meter.in_(list(meter_ids)))
     if changed_since is not None:
         q = q.where(LatestReading.changed_at > changed_since)
-    return [dict(row, meter_id=row.pop("meter")) for row in q.dicts()]
+    return [LatestRow(row["meter"], bool(row["online"]), row["changed_at"], _values_from_row(row))
+            for row in q.dicts()]
 
 
 def baselines() -> dict[int, tuple[int, float]]:

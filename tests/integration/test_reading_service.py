@@ -26,27 +26,27 @@ def test_stored_readings_match_the_simulator(sim_campus):
     ok, _info = service.start()
     assert ok
     try:
-        assert wait_for(lambda: len([r for r in readings.latest() if r["online"]]) == 10)
-        first = {r["meter_id"]: r["energy_wh"] for r in readings.latest()}
+        assert wait_for(lambda: len([r for r in readings.latest() if r.online]) == 10)
+        first = {r.meter_id: r.values.energy_wh for r in readings.latest()}
         # let meters use energy for a while (meter time runs 120 x the clock)
-        assert wait_for(lambda: all(r["energy_wh"] > first[r["meter_id"]]
-                                    for r in readings.latest() if r["meter_id"] in first
-                                    and r["power_w"]))
+        assert wait_for(lambda: all(r.values.energy_wh > first[r.meter_id]
+                                    for r in readings.latest() if r.meter_id in first
+                                    and r.values.active_power_w))
     finally:
         service.stop()
-    latest = {r["meter_id"]: r for r in readings.latest()}
+    latest = {r.meter_id: r.values for r in readings.latest()}
     for (bus, unit), mid in ids.items():
         snap = sim.meter(bus, unit).snapshot()
         row = latest[mid]
         # energy within one poll's worth: the meter ran on after the last poll
-        assert 0 <= int(snap.energy_kwh * 1000) - row["energy_wh"] <= 200, (bus, unit)
-        assert row["purchase_count"] == snap.purchase_count
-        assert abs(row["money_cents"] - snap.remaining_money_cents) <= 20
-        assert 198 <= row["voltage_v"] <= 242 and 49.5 <= row["frequency_hz"] <= 50.5
-        assert row["relay_closed"] == snap.relay_closed
+        assert 0 <= int(snap.energy_kwh * 1000) - row.energy_wh <= 200, (bus, unit)
+        assert row.purchase_count == snap.purchase_count
+        assert abs(row.remaining_money_cents - snap.remaining_money_cents) <= 20
+        assert 198 <= row.voltage_v <= 242 and 49.5 <= row.frequency_hz <= 50.5
+        assert row.relay_closed == snap.relay_closed
         # interval energy is exactly the register's delta over the run
         booked = sum(wh for _s, wh in readings.interval_energy(mid))
-        assert booked == row["energy_wh"] - first[mid], (bus, unit)
+        assert booked == row.energy_wh - first[mid], (bus, unit)
         assert sum(wh for _d, wh in readings.daily_energy(mid)) == booked
 
 
@@ -57,23 +57,23 @@ def test_silent_meter_goes_offline_and_comes_back(sim_campus):
     service = ReadingService(role="test", flush_s=0.05)
     service.start()
     try:
-        assert wait_for(lambda: len([r for r in readings.latest() if r["online"]]) == 10)
+        assert wait_for(lambda: len([r for r in readings.latest() if r.online]) == 10)
         poller = next(p for p in service.pollers.values() if p.has_meter(silent))
         healthy_cycle = poller.last_cycle_s
         sim.set_faults("1.3:offline")
-        assert wait_for(lambda: not readings.latest([silent])[0]["online"])
+        assert wait_for(lambda: not readings.latest([silent])[0].online)
         # offline: its bus keeps its cycle time (it is probed only when its back-off expires)
         start_cycles = poller.cycles
         assert wait_for(lambda: poller.cycles >= start_cycles + 3)
         assert poller.last_cycle_s < healthy_cycle + 0.5
-        others = [r for r in readings.latest() if r["meter_id"] != silent]
-        assert all(r["online"] for r in others)
+        others = [r for r in readings.latest() if r.meter_id != silent]
+        assert all(r.online for r in others)
         stats = readings.comm_stats()[silent]
         assert stats["timeouts"] >= 3 and stats["offline_since"] is not None
         sim.set_faults("")
         slot = next(s for s in poller.slots if s.meter.id == silent)
         slot.next_probe_at = 0.0  # do not wait out the back-off in a test
-        assert wait_for(lambda: readings.latest([silent])[0]["online"])
+        assert wait_for(lambda: readings.latest([silent])[0].online)
     finally:
         service.stop()
     kinds = [e["kind"] for e in readings.events(silent)]
@@ -87,7 +87,7 @@ def test_counter_reset_is_not_booked(sim_campus):
     service = ReadingService(role="test", flush_s=0.05)
     service.start()
     try:
-        assert wait_for(lambda: all(r["online"] for r in readings.latest()) and
+        assert wait_for(lambda: all(r.online for r in readings.latest()) and
                         len(readings.latest()) == 10)
         meter = sim.meter(2, 1)
         with meter.lock:  # the meter is replaced: its register starts again near zero
@@ -95,7 +95,7 @@ def test_counter_reset_is_not_booked(sim_campus):
         assert wait_for(lambda: any(e["kind"] == "counter_reset"
                                     for e in readings.events(mid)))
         before = sum(wh for _s, wh in readings.interval_energy(mid))
-        assert wait_for(lambda: readings.latest([mid])[0]["energy_wh"] > 60)
+        assert wait_for(lambda: readings.latest([mid])[0].values.energy_wh > 60)
     finally:
         service.stop()
     booked = sum(wh for _s, wh in readings.interval_energy(mid))

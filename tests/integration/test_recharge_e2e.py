@@ -14,6 +14,7 @@ from app.simulator import start_simulator
 from app.storage import accounts as store
 from app.storage import ledger
 from app.storage.models import Account, Bus, Meter, Outbox
+from tests.helpers import operator
 
 from .conftest import point_buses_at, wait_for
 
@@ -52,7 +53,7 @@ def test_recharge_arrives_exactly_once(frozen_campus):
     before = sim.meter(1, 1).snapshot()
     balance_before = ledger.balance(acct)
     assert balance_before == before.remaining_money_cents  # adopted from the meter
-    result = recharge(acct, 12_34, "cash", "alice")
+    result = recharge(operator("cashier", "alice"), acct, 12_34, "cash")
     assert wait_for(lambda: delivery_state(result) == "applied")
     after = sim.meter(1, 1).snapshot()
     assert after.remaining_money_cents == before.remaining_money_cents + 12_34
@@ -74,8 +75,8 @@ def test_recharge_to_a_silent_meter_applies_once_when_it_returns(frozen_campus):
     poller = next(iter(service.pollers.values()))
     slot = next(s for s in poller.slots if s.meter.id == mid)
     assert wait_for(lambda: not slot.online)
-    first = recharge(acct, 5_00, "wechat", "bob")
-    second = recharge(acct, 7_00, "alipay", "bob")
+    first = recharge(operator("cashier", "bob"), acct, 5_00, "wechat")
+    second = recharge(operator("cashier", "bob"), acct, 7_00, "alipay")
     assert wait_for(lambda: poller.cycles > 2)
     assert delivery_state(first) == "pending" and delivery_state(second) == "pending"
     sim.set_faults("")
@@ -93,7 +94,7 @@ def test_foreign_key_token_is_refused_and_alarmed(frozen_campus, tmp_path):
     from app.drivers.token import MasterKey
 
     service.outbox.master_key = MasterKey.generate()  # a station with the wrong key
-    result = recharge(acct, 1_00, "cash", "eve")
+    result = recharge(operator("cashier", "eve"), acct, 1_00, "cash")
     assert wait_for(lambda: delivery_state(result) == "failed")
     assert sim.meter(1, 3).snapshot().remaining_money_cents == before.remaining_money_cents
     from app.storage.models import Alarm

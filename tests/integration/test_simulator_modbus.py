@@ -92,7 +92,7 @@ def test_trip_close_and_keep_power_move_the_relay(sim: SimulatorHandle, link: Mo
     link.control(2, ACREL, "trip")
     read = link.read_meter(2, ACREL)
     assert not read.relay_closed and read.control_mode == "forced_trip"
-    assert read.extra["trip_reason"] == 4 and read.active_power_w == 0
+    assert read.trip_reason == 4 and read.active_power_w == 0
     link.control(2, ACREL, "close")
     read = link.read_meter(2, ACREL)
     assert read.relay_closed and read.control_mode == "auto" and read.active_power_w > 0
@@ -103,14 +103,14 @@ def test_trip_close_and_keep_power_move_the_relay(sim: SimulatorHandle, link: Mo
     assert read.relay_closed and read.keep_power and "arrears" in read.flags
     link.control(2, ACREL, "keep_power_off")
     read = link.read_meter(2, ACREL)
-    assert not read.relay_closed and read.extra["trip_reason"] == 1
+    assert not read.relay_closed and read.trip_reason == 1
 
 
 def test_power_limit_breach_trips_restores_and_locks_out(sim: SimulatorHandle,
                                                          link: ModbusLink) -> None:
     def state() -> tuple[bool, int, int]:
         r = link.read_meter(3, ACREL)
-        return bool(r.relay_closed), int(r.extra["trip_reason"]), int(r.extra["overlimit_trips"])
+        return bool(r.relay_closed), int(r.trip_reason), int(r.extra["overlimit_trips"])
 
     for trips in (1, 2):
         link.control(3, ACREL, "power_limit", 100)  # the evening load is above 100 W

@@ -92,7 +92,7 @@ def test_zero_balance_trips_and_a_recharge_closes() -> None:
     s = m.snapshot()
     assert not s.relay_closed and s.active_power_w == 0 and s.current_a == 0
     assert {"arrears", "alarm1", "alarm2"} <= s.flags
-    assert s.extra["trip_reason"] == 1
+    assert s.trip_reason == 1
 
     recharge(m, make_token(MASTER, m.serial, 800, m.purchase_count + 1))
     assert m.token_status == TokenStatus.APPLIED

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import sqlite3
+from decimal import Decimal
 
 import pytest
 
+from app.drivers.meter_values import MeterValues
 from app.errors import StorageError
 from app.storage import campus, lease, readings
 from app.storage.db import open_database
@@ -44,10 +46,12 @@ def test_newer_schema_refused(db):
 def test_batch_accumulates_energy_and_stats(db):
     bus, meter = _one_meter()
     readings.write_batch([
-        PollOutcome(meter, 1000.0, True, latest={"energy_wh": 100, "power_w": 5.0},
+        PollOutcome(meter, 1000.0, True,
+                    values=MeterValues(1000.0, energy_kwh=Decimal("0.1"), active_power_w=5.0),
                     intervals=[(900, 10)], days=[("2026-11-25", 10)], latency_ms=4.0,
                     sample=True),
-        PollOutcome(meter, 1005.0, True, latest={"energy_wh": 110, "power_w": 6.0},
+        PollOutcome(meter, 1005.0, True,
+                    values=MeterValues(1005.0, energy_kwh=Decimal("0.11"), active_power_w=6.0),
                     intervals=[(900, 10)], days=[("2026-11-25", 10)], latency_ms=9.0),
     ], [BusOutcome(bus, "polling", 1.5, 1005.0, meters_online=1, meters_total=1)])
     readings.write_batch([PollOutcome(meter, 1010.0, False, error_kind="timeout",
@@ -56,13 +60,13 @@ def test_batch_accumulates_energy_and_stats(db):
     assert readings.interval_energy(meter) == [(900, 20)]
     assert readings.daily_energy(meter) == [("2026-11-25", 20)]
     row = readings.latest([meter])[0]
-    assert row["energy_wh"] == 110 and row["online"] is False
+    assert row.values.energy_wh == 110 and row.online is False
     stats = readings.comm_stats()[meter]
     assert (stats["reads"], stats["failures"], stats["timeouts"]) == (3, 1, 1)
     assert stats["worst_latency_ms"] == 9.0 and stats["offline_since"] == 1010.0
     assert readings.bus_states()[bus]["last_cycle_s"] == 1.5
     assert [e["kind"] for e in readings.events(meter)] == ["offline"]
-    assert readings.baselines() == {meter: (110, None)}
+    assert readings.baselines() == {meter: (110, 1005.0)}
     assert readings.samples(meter, 0) == [(1000.0, 5.0)]
     assert readings.prune_samples(older_than=2000.0) == 1
 

@@ -55,3 +55,12 @@ class NotSupported(UserFacingError):
 
 class StorageError(VoltKeeperError):
     """The database refused or failed an operation."""
+
+
+class CorruptDatabase(UserFacingError):
+    """The database file is damaged (refused at start, nothing changed); the message names the
+    command that restores the newest backup."""
+
+
+class MissingDatabase(UserFacingError):
+    """There is no database at the path given (a typo, or a station not set up yet)."""

@@ -1,67 +1,163 @@
 """``main.py recharge``, ``import-payments``, ``account`` and ``tariff``: the desk's and
 finance's work from a script.
 
-Same core as the window. Each prints what it did; a refusal exits non-zero with one message.
+Same core operations as the window, with the operator signed in (``cli/auth.py``). Each prints
+what it did; a refusal exits non-zero with one message (3 when the role does not allow it).
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
-from app.core import accounts, billing, payments_import
+from app.cli import add_db
+from app.cli.auth import add_operator_flag, signed_in
+from app.core import accounts, billing, payments_import, queries
 from app.core.money import format_cents, parse_amount
-from app.core.recharge import delivery_state, find_account, recharge
+from app.core.operators import Operator
+from app.core.queries import AccountRecord
+from app.core.recharge import METHODS, delivery_state, find_account, recharge
+from app.core.station import open_station
 from app.core.tariffs import TariffVersion, parse_price, parse_tiers
 from app.errors import UserFacingError
 from app.i18n import _
-from app.storage import accounts as store
-from app.storage import ledger
-from app.storage.db import open_database
-from app.storage.models import Node
 
 
-def run(args: argparse.Namespace) -> int:
-    open_database(args.db, create=False)
-    handler = {"recharge": _recharge, "import-payments": _import, "account": _account,
-               "tariff": _tariff}[args.command]
-    return handler(args)
+def register(sub) -> dict:
+    p = sub.add_parser("recharge", help=_("sell electricity to a room (book and send)"))
+    add_db(p)
+    p.add_argument("--room", required=True,
+                   help=_("room number, account number, occupant name or student number"))
+    p.add_argument("--amount", required=True, help=_("yuan, e.g. 12.34"))
+    p.add_argument("--method", required=True, choices=tuple(METHODS))
+    add_operator_flag(p)
+    p.add_argument("--reference", default=None, help=_("external payment id (applied once)"))
+    p.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
+                   help=_("wait this long for the meter to confirm"))
+
+    p = sub.add_parser("import-payments", help=_("import a payment statement (.xlsx or .csv)"))
+    add_db(p)
+    p.add_argument("file", type=Path)
+    add_operator_flag(p, required=False)
+    p.add_argument("--method", default="campus_card",
+                   help=_("payment method for rows that do not name one"))
+    p.add_argument("--skip-bad", action="store_true",
+                   help=_("book the valid rows even if some rows are wrong"))
+    p.add_argument("--dry-run", action="store_true", help=_("only check the file"))
+
+    p = sub.add_parser("account", help=_("open or close a room's account; occupants in and "
+                                         "out; refunds and corrections"))
+    add_db(p)
+    p.add_argument("action", choices=("open", "close", "move-in", "move-out", "show", "refund",
+                                      "correct"))
+    p.add_argument("--room", default=None, help=_("room or shop number"))
+    add_operator_flag(p, required=False)
+    p.add_argument("--mode", choices=("meter", "station"), default=None,
+                   help=_("who keeps the money (default: the meter, if the room has one)"))
+    p.add_argument("--group", default=None, help=_("tariff group (default: dorm or shop)"))
+    p.add_argument("--carry", action="store_true",
+                   help=_("on closing, carry the balance to the resident's next term"))
+    p.add_argument("--method", default="cash", help=_("how money is paid back"))
+    p.add_argument("--amount", default=None, help=_("refund: yuan, e.g. 12.34"))
+    p.add_argument("--txn", type=int, default=None, help=_("correct: the booking's number"))
+    p.add_argument("--reason", default="", help=_("refund or correct: why"))
+    p.add_argument("--name", default="")
+    p.add_argument("--person-no", default="")
+    p.add_argument("--phone", default="")
+
+    p = sub.add_parser("tariff", help=_("list tariffs or add a tariff version"))
+    add_db(p)
+    p.add_argument("action", choices=("list", "set"))
+    p.add_argument("--group", default="dorm")
+    p.add_argument("--from", dest="starts_on", default=None, help=_("first day, YYYY-MM-DD"))
+    p.add_argument("--price", default=None, help=_("yuan per kWh, e.g. 0.588"))
+    p.add_argument("--tiers", default="",
+                   help=_("monthly tiers, e.g. 50:0.588,200:0.638,*:0.888 (kWh:price)"))
+    p.add_argument("--allowance", default="0", help=_("free kWh per account and month"))
+    add_operator_flag(p, required=False)
+    return {"recharge": _opened(_recharge), "import-payments": _opened(_import),
+            "account": _opened(_account), "tariff": _opened(_tariff)}
 
 
-def _node_for(room: str) -> int:
-    node = Node.get_or_none((Node.code == room) & Node.kind.in_(("room", "shop")))
-    if node is None:
-        raise UserFacingError(_("no room or shop {room!r}").format(room=room))
-    return node.id
+def _opened(handler):
+    def run(args: argparse.Namespace) -> int:
+        open_station(args.db, create=False)
+        return handler(args)
+    return run
+
+
+def _operator(args: argparse.Namespace):
+    if not args.operator:
+        raise UserFacingError(_("{command} {action} needs --operator NAME").format(
+            command=args.command, action=getattr(args, "action", "")).replace("  ", " "))
+    return signed_in(args.operator, f"{args.command} {getattr(args, 'action', '')}".strip())
+
+
+#: Reading the database file needs nothing more than the file: who holds it can read it.
+READER = Operator.system("command line")
+
+
+def _room(room: str | None) -> tuple[int, AccountRecord | None]:
+    if not room:
+        raise UserFacingError(_("name the room with --room"))
+    return queries.room_by_number(READER, room)
 
 
 def _account(args: argparse.Namespace) -> int:
-    node_id = _node_for(args.room)
-    acct = store.open_account_for_node(node_id)
+    if args.action == "correct":
+        if args.txn is None:
+            raise UserFacingError(_("name the booking to correct with --txn"))
+        change = accounts.correct(_operator(args), args.txn, args.reason)
+        print(_("booking {txn} reversed by booking {new}").format(txn=args.txn,
+                                                                   new=change.txn_id))
+        if change.account is not None:
+            _print_balance(change.account)
+        return 0
+    node_id, acct = _room(args.room)
+    if args.action == "show":
+        if acct is None:
+            raise UserFacingError(_("{room} has no open account").format(room=args.room))
+        _print_balance(acct)
+        return 0
+    operator = _operator(args)
     if args.action == "open":
-        acct_id = accounts.open_account(node_id, args.operator, mode=args.mode,
-                                        tariff_group=args.group)
-        opened = store.get_account(acct_id)
+        opened = accounts.open_account(operator, node_id, mode=args.mode,
+                                       tariff_group=args.group).account
+        assert opened is not None
         print(_("opened account {number} for {room} (money kept by the {mode})").format(
             number=opened.number, room=opened.room, mode=opened.mode))
+        return 0
+    if args.action == "move-in":
+        accounts.move_in(operator, node_id, args.name, args.person_no, args.phone)
+        print(_("{name} moved into {room}").format(name=args.name, room=args.room))
+        return 0
+    if args.action == "move-out":
+        gone = accounts.move_out_by_name(operator, node_id, args.name)
+        print(_("{name} moved out of {room}").format(name=gone, room=args.room))
         return 0
     if acct is None:
         raise UserFacingError(_("{room} has no open account").format(room=args.room))
     if args.action == "close":
-        s = accounts.close_account(acct.id, args.operator, "carry" if args.carry else "refund",
+        s = accounts.close_account(operator, acct.id, "carry" if args.carry else "refund",
                                    args.method)
         verb = _("carried to the next term") if s.disposition == "carry" else _("refunded")
         print(_("closed account {number}: {amount} {verb}; the meter is tripped").format(
             number=acct.number, amount=format_cents(s.balance_cents), verb=verb))
-    elif args.action == "move-in":
-        accounts.move_in(node_id, args.name, args.person_no, args.phone)
-        print(_("{name} moved into {room}").format(name=args.name, room=acct.room))
-    elif args.action == "move-out":
-        gone = accounts.move_out_by_name(node_id, args.name)
-        print(_("{name} moved out of {room}").format(name=gone, room=acct.room))
-    print(_("{room}: account {number}, balance {balance}").format(
-        room=acct.room, number=acct.number, balance=format_cents(ledger.balance(acct.id))))
+    elif args.action == "refund":
+        if args.amount is None:
+            raise UserFacingError(_("name the amount to refund with --amount"))
+        accounts.refund(operator, acct.id, parse_amount(args.amount), args.method, args.reason)
+        print(_("refunded {amount} from {room} by {method}").format(
+            amount=format_cents(parse_amount(args.amount)), room=acct.room, method=args.method))
+    _print_balance(acct)
     return 0
+
+
+def _print_balance(acct: AccountRecord) -> None:
+    print(_("{room}: account {number}, balance {balance}").format(
+        room=acct.room, number=acct.number,
+        balance=format_cents(queries.balance(READER, acct.id))))
 
 
 def _tariff(args: argparse.Namespace) -> int:
@@ -70,19 +166,20 @@ def _tariff(args: argparse.Namespace) -> int:
             raise UserFacingError(_("a tariff needs --from and --price"))
         version = TariffVersion(args.group, args.starts_on, parse_price(args.price),
                                 parse_tiers(args.tiers), parse_price(args.allowance))
-        billing.set_tariff(version, args.operator)
+        billing.set_tariff(_operator(args), version)
         print(_("tariff for {group} from {day}: {price} yuan/kWh").format(
             group=args.group, day=args.starts_on, price=version.price))
-    for row in store.tariff_rows():
+    for row in queries.tariffs(READER):
         print(f"{row['group']:<8} {row['starts_on']}  {row['price']:>8}  "
               f"tiers={row['tiers'] or '-'}  allowance={row['allowance_kwh']} kWh")
     return 0
 
 
 def _recharge(args: argparse.Namespace) -> int:
+    operator = _operator(args)
     account = find_account(args.room)
     cents = parse_amount(args.amount)
-    result = recharge(account.id, cents, args.method, args.operator, reference=args.reference)
+    result = recharge(operator, account.id, cents, args.method, reference=args.reference)
     state = delivery_state(result)
     deadline = time.monotonic() + max(args.wait, 0.0)
     while state == "pending" and time.monotonic() < deadline:
@@ -101,6 +198,7 @@ def _recharge(args: argparse.Namespace) -> int:
 
 
 def _import(args: argparse.Namespace) -> int:
+    operator = None if args.dry_run else _operator(args)
     result = payments_import.preview(args.file, default_method=args.method)
     for r in result.errors:
         print(_("row {line}: {problem}").format(line=r.line, problem=r.problem))
@@ -114,8 +212,8 @@ def _import(args: argparse.Namespace) -> int:
     if result.errors and not args.skip_bad:
         raise UserFacingError(_("nothing booked: fix the wrong rows, or use --skip-bad to book "
                                 "the valid ones"))
-    if args.dry_run:
+    if operator is None:
         return 0
-    booked = payments_import.apply(result, args.operator)
-    print(_("booked {n} payments").format(n=booked))
+    booked = payments_import.apply(operator, result)
+    print(_("booked {n} payments").format(n=booked.booked))
     return 0

@@ -13,12 +13,20 @@ import signal
 import threading
 from pathlib import Path
 
-from app.core.service import ReadingService
+from app.cli import add_db
+from app.core.service import LEASE_TTL_S, ReadingService
+from app.core.station import open_station
 from app.i18n import _
-from app.storage import lease
-from app.storage.db import open_database
 
 log = logging.getLogger("voltkeeper.serve")
+
+
+def register(sub) -> dict:
+    p = sub.add_parser("serve", help=_("run the reading service without a window"))
+    add_db(p)
+    p.add_argument("--log-file", type=Path, default=None,
+                   help=_("rotating log file (default: next to the database)"))
+    return {"serve": serve_command}
 
 
 def add_file_log(path: Path) -> logging.Handler:
@@ -33,7 +41,7 @@ def add_file_log(path: Path) -> logging.Handler:
 def serve_command(args: argparse.Namespace) -> int:
     log_file = args.log_file or args.db.with_suffix(".log")
     add_file_log(log_file)
-    open_database(args.db, create=False)
+    open_station(args.db, create=False)
     stop = threading.Event()
 
     def _on_signal(signum, _frame):
@@ -42,7 +50,7 @@ def serve_command(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
-    service = ReadingService(role="serve")
+    service = ReadingService(role="serve", db_path=args.db)
     told = False
     while not stop.is_set():
         ok, info = service.start()
@@ -52,7 +60,7 @@ def serve_command(args: argparse.Namespace) -> int:
             print(_("the buses of {db} are polled by {holder}; standing by until it stops")
                   .format(db=args.db, holder=info.describe()), flush=True)
             told = True
-        stop.wait(lease.DEFAULT_TTL_S / 3)
+        stop.wait(LEASE_TTL_S / 3)
     if stop.is_set():
         return 0
     print(_("polling {buses} buses; log in {log}").format(buses=len(service.pollers),

@@ -6,10 +6,18 @@ import argparse
 import json
 import time
 
+from app.cli import add_db
 from app.core.money import format_cents
+from app.core.station import open_station
 from app.core.status import collect
 from app.i18n import _
-from app.storage.db import open_database
+
+
+def register(sub) -> dict:
+    p = sub.add_parser("status", help=_("print each bus and meter"))
+    add_db(p)
+    p.add_argument("--json", action="store_true", help=_("machine-readable output"))
+    return {"status": status_command}
 
 
 def _fmt(v, spec: str, none: str = "-") -> str:
@@ -17,7 +25,7 @@ def _fmt(v, spec: str, none: str = "-") -> str:
 
 
 def status_command(args: argparse.Namespace) -> int:
-    open_database(args.db, create=False)
+    open_station(args.db, create=False)
     data = collect()
     if args.json:
         print(json.dumps(data, ensure_ascii=False, indent=1))

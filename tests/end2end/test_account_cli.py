@@ -16,26 +16,29 @@ def _run(env, *args):
 
 
 def test_tariffs_and_accounts(tmp_path):
-    env = dict(os.environ, VOLTKEEPER_HOME=str(tmp_path / "home"))
+    env = dict(os.environ, VOLTKEEPER_HOME=str(tmp_path / "home"),
+               VOLTKEEPER_PASSWORD="demo-pass-1")
     db = str(tmp_path / "c.db")
     assert _run(env, "init-demo", "--db", db, "--buses", "1", "--meters", "2").returncode == 0
     ok = _run(env, "tariff", "--db", db, "set", "--group", "dorm", "--from", "2099-01-01",
-              "--price", "0.60", "--tiers", "50:0.60,*:0.90", "--allowance", "10")
+              "--price", "0.60", "--tiers", "50:0.60,*:0.90", "--allowance", "10",
+              "--operator", "finance")
     assert ok.returncode == 0, ok.stderr
     assert "dorm     2099-01-01      0.60" in ok.stdout
     back = _run(env, "tariff", "--db", db, "set", "--group", "dorm", "--from", "2000-01-02",
-                "--price", "0.1")
+                "--price", "0.1", "--operator", "finance")
     assert back.returncode == 1 and "never back" in back.stderr
     bad = _run(env, "tariff", "--db", db, "set", "--from", "2099-02-01", "--price", "0.6",
-               "--tiers", "50:0.6,80:0.9")
+               "--tiers", "50:0.6,80:0.9", "--operator", "finance")
     assert bad.returncode == 1 and "open last tier" in bad.stderr
     moved = _run(env, "account", "--db", db, "move-in", "--room", "1-101", "--name", "李雷",
-                 "--person-no", "2024999")
+                 "--person-no", "2024999", "--operator", "cashier")
     assert moved.returncode == 0 and "李雷 moved into 1-101" in moved.stdout
-    out = _run(env, "account", "--db", db, "move-out", "--room", "1-101", "--name", "李雷")
+    out = _run(env, "account", "--db", db, "move-out", "--room", "1-101", "--name", "李雷",
+               "--operator", "cashier")
     assert out.returncode == 0 and "moved out" in out.stdout
     # a settlement rests on a fresh reading: with no meter read yet, closing is refused
-    close = _run(env, "account", "--db", db, "close", "--room", "1-101")
+    close = _run(env, "account", "--db", db, "close", "--room", "1-101", "--operator", "finance")
     assert close.returncode == 1 and "fresh reading" in close.stderr
-    twice = _run(env, "account", "--db", db, "open", "--room", "1-101")
+    twice = _run(env, "account", "--db", db, "open", "--room", "1-101", "--operator", "cashier")
     assert twice.returncode == 1 and "already has an open account" in twice.stderr

@@ -40,7 +40,8 @@ def _wait(pred, timeout=30.0):
 
 @pytest.fixture
 def env(tmp_path):
-    e = dict(os.environ, VOLTKEEPER_HOME=str(tmp_path / "home"), PYTHONUNBUFFERED="1")
+    e = dict(os.environ, VOLTKEEPER_HOME=str(tmp_path / "home"), PYTHONUNBUFFERED="1",
+             VOLTKEEPER_PASSWORD="demo-pass-1")
     e.pop("QT_QPA_PLATFORM", None)  # serve must not need a display at all
     return e
 
@@ -81,17 +82,17 @@ def test_serve_status_recharge_and_standby(tmp_path, env):
         # a recharge from the command line while serve runs reaches the meter
         before = m["money_cents"]
         r = _run(["recharge", "--db", str(db), "--room", "1-101", "--amount", "12.34",
-                  "--method", "cash", "--operator", "desk", "--wait", "30"], env)
+                  "--method", "cash", "--operator", "cashier", "--wait", "30"], env)
         assert r.returncode == 0, r.stdout + r.stderr
         assert "receipt 000001" in r.stdout and "meter: applied" in r.stdout
         assert _wait(lambda: _status(db, env)["meters"][0]["money_cents"] == before + 1234)
         # the station's books agree with the meter: opening balance taken over, plus 12.34
         assert _wait(lambda: _status(db, env)["meters"][0]["balance_cents"] == before + 1234)
         bad = _run(["recharge", "--db", str(db), "--room", "1-101", "--amount", "-1",
-                    "--method", "cash", "--operator", "desk"], env)
+                    "--method", "cash", "--operator", "cashier"], env)
         assert bad.returncode == 1 and "more than zero" in bad.stderr
         nobody = _run(["recharge", "--db", str(db), "--room", "9-999", "--amount", "1",
-                       "--method", "cash", "--operator", "desk"], env)
+                       "--method", "cash", "--operator", "cashier"], env)
         assert nobody.returncode == 1 and "no open account" in nobody.stderr
     finally:
         for p in (standby, serve):

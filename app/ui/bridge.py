@@ -14,9 +14,8 @@ from collections.abc import Callable
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from app.core.live import BusLive, LiveBatch, MeterLive
-from app.storage import readings
-from app.storage.models import database
+from app.core.live import BusLive, LiveBatch, stored_since
+from app.core.station import release_connection
 from app.ui.live_store import LiveStore
 from app.ui.workers import qthread_factory
 
@@ -63,20 +62,6 @@ class LiveBridge(QObject):
         self._timer.stop()
 
 
-def bus_live_from_row(row: dict) -> BusLive:
-    return BusLive(row["bus"], row["state"], row.get("last_cycle_s"), row.get("last_cycle_at"),
-                   row.get("error") or "", row.get("meters_online") or 0,
-                   row.get("meters_total") or 0)
-
-
-def load_snapshot() -> tuple[LiveBatch, float]:
-    """Every stored meter and bus state now, and the newest ``changed_at`` seen."""
-    rows = readings.latest()
-    since = max((r["changed_at"] for r in rows), default=0.0)
-    buses = [bus_live_from_row(r) for r in readings.bus_states().values()]
-    return LiveBatch([MeterLive.from_row(r) for r in rows], buses), since
-
-
 class DatabaseFeed:
     """Reads the live data another process stores, every ``interval_s``, off the UI thread.
 
@@ -97,16 +82,13 @@ class DatabaseFeed:
         self._buses: dict[int, BusLive] = {}
 
     def poll_once(self) -> LiveBatch:
-        rows = readings.latest(changed_since=self.since)
-        if rows:
-            self.since = max(self.since, max(r["changed_at"] for r in rows))
+        meters, states, self.since = stored_since(self.since)
         buses = []
-        for row in readings.bus_states().values():
-            b = bus_live_from_row(row)
+        for b in states:
             if self._buses.get(b.bus_id) != b:
                 self._buses[b.bus_id] = b
                 buses.append(b)
-        batch = LiveBatch([MeterLive.from_row(r) for r in rows], buses)
+        batch = LiveBatch(meters, buses)
         if batch.meters or batch.buses:
             self.sink(batch)
         return batch
@@ -125,7 +107,7 @@ class DatabaseFeed:
                     log.exception("reading the live data from the database failed")
                 self._stop.wait(self.interval_s)
         finally:
-            database.close()  # this thread's own connection
+            release_connection()  # this thread's own connection
 
     def stop(self) -> None:
         self._stop.set()

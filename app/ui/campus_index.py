@@ -11,8 +11,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from app.storage import campus
-from app.storage.campus import BusRecord, MeterRecord, NodeRecord, OccupantRecord
+from app.core.queries import BusRecord, CampusRecords, MeterRecord, NodeRecord, OccupantRecord
 
 CONTAINER_KINDS = ("campus", "building", "floor")
 LEAF_KINDS = ("room", "shop")
@@ -36,10 +35,9 @@ class CampusIndex:
 
     # -- building ------------------------------------------------------------------------------
     @classmethod
-    def load(cls) -> CampusIndex:
-        """Read the campus from the open database."""
-        return cls.build(campus.nodes(), campus.meters(), campus.current_occupants(),
-                         campus.buses())
+    def load(cls, records: CampusRecords) -> CampusIndex:
+        """From the campus as the core gives it (``queries.campus_records``)."""
+        return cls.build(records.nodes, records.meters, records.occupants, records.buses)
 
     @classmethod
     def build(cls, nodes: Iterable[NodeRecord], meters: Iterable[MeterRecord],

@@ -1,8 +1,10 @@
 """The explicit context every window part receives: no global app object.
 
-Holds the database path, the window's settings, the campus index, the live store and the one
-bridge live data arrives through, and the live source (this window polling, or following the
-process that does).
+Holds the database path, the window's settings, who is signed in (``session``), the one runner
+every act goes through (``runner``: its ``changed`` signal tells the views what an act
+changed), the campus index, the rooms' account balances, the live store and the one bridge
+live data arrives through, and the live source (this window polling, or following the process
+that does).
 """
 
 from __future__ import annotations
@@ -10,14 +12,30 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
-from app.storage.db import open_database
-from app.ui.bridge import LiveBridge, load_snapshot
+from app.core import queries
+from app.core.changes import Changes
+from app.core.live import stored_snapshot
+from app.core.operators import Operator
+from app.core.queries import RoomBalance
+from app.core.station import open_station
+from app.ui.bridge import LiveBridge
 from app.ui.campus_index import CampusIndex
 from app.ui.live_source import LEASE_CHECK_S, LiveSource
-from app.ui.live_store import LiveStore
+from app.ui.live_store import LiveStore, MeterState, meter_state, worst
+from app.ui.runner import OperationRunner
+from app.ui.session import Session
 from app.ui.settings import UiSettings
 from app.ui.workers import qthread_factory
+
+
+class ActingContext(Protocol):
+    """What a dialog that acts needs: who acts, and the runner acts go through. The window's
+    AppContext is one; a test may pass any object with these two."""
+
+    runner: OperationRunner
+    session: Session
 
 
 @dataclass
@@ -28,30 +46,63 @@ class AppContext:
     store: LiveStore
     bridge: LiveBridge
     source: LiveSource
+    session: Session
+    runner: OperationRunner
+    balances: dict[int, RoomBalance]
     demo: bool = False
+
+    @property
+    def operator(self) -> Operator:
+        return self.session.operator
+
+    def room_state(self, node_id: int) -> MeterState:
+        """A room's state for its icon: its meters' worst, low balance by the ledger."""
+        account = self.balances.get(node_id)
+        balance = account.balance_cents if account is not None else None
+        return worst(meter_state(self.store.meter(m), balance)
+                     for m in self.index.meters_of.get(node_id, ()))
+
+    def apply_changes(self, changes: Changes) -> None:
+        """Bring the shared state up to date after an act: the rooms' balances, the campus."""
+        if changes.campus:
+            # in place: the views hold this index
+            self.index.__dict__.update(
+                vars(CampusIndex.load(queries.campus_records(self.operator))))
+        if changes.nodes:
+            fresh = queries.room_balances(self.operator, sorted(changes.nodes))
+            for node_id in changes.nodes:
+                if node_id in fresh:
+                    self.balances[node_id] = fresh[node_id]
+                else:
+                    self.balances.pop(node_id, None)
 
     def start(self) -> None:
         """Start the live data: poll here, or follow whoever holds the buses."""
         self.source.start()
 
     def close(self) -> None:
-        """Stop every worker (joins the bus QThreads) and the bridge."""
+        """Stop every worker (joins the bus QThreads and running acts) and the bridge."""
+        self.runner.wait_all()
         self.source.stop()
         self.bridge.flush()
         self.bridge.stop()
 
 
-def build_context(db_path: Path, settings: UiSettings, *, demo: bool = False,
-                  role: str = "window", thread_factory: Callable = qthread_factory,
-                  feed_interval_s: float = 1.5,
-                  check_interval_s: float = LEASE_CHECK_S) -> AppContext:
-    """Open the database and read the campus and the last stored values (not started yet)."""
-    open_database(db_path)
-    index = CampusIndex.load()
+def build_context(db_path: Path, settings: UiSettings, operator: Operator, *,
+                  demo: bool = False, role: str = "window",
+                  thread_factory: Callable = qthread_factory, feed_interval_s: float = 1.5,
+                  check_interval_s: float = LEASE_CHECK_S,
+                  runner: OperationRunner | None = None) -> AppContext:
+    """Open the database and read the campus and the last stored values (not started yet),
+    for ``operator``, who has signed in."""
+    open_station(db_path)
+    index = CampusIndex.load(queries.campus_records(operator))
     store = LiveStore()
-    snapshot, since = load_snapshot()
+    snapshot, since = stored_snapshot()
     store.apply(snapshot)
     bridge = LiveBridge(store)
     source = LiveSource(bridge, role=role, since=since, thread_factory=thread_factory,
                         feed_interval_s=feed_interval_s, check_interval_s=check_interval_s)
-    return AppContext(Path(db_path), settings, index, store, bridge, source, demo)
+    session = Session(operator, demo=demo)
+    return AppContext(Path(db_path), settings, index, store, bridge, source, session,
+                      runner or OperationRunner(), queries.room_balances(operator), demo)

@@ -1,4 +1,4 @@
-"""The one way errors reach the operator.
+"""The one way errors reach the operator (``present_error``).
 
 A ``UserFacingError`` says its own message (already written for the operator, translated);
 anything else is a defect: its traceback goes to the log and the operator reads a short generic
@@ -8,6 +8,8 @@ message. Dialogs show the text; they never format exceptions themselves.
 from __future__ import annotations
 
 import logging
+
+from PySide6.QtWidgets import QMessageBox
 
 from app.errors import UserFacingError
 from app.i18n import _
@@ -23,3 +25,8 @@ def error_text(exc: BaseException, what: str = "") -> str:
     log.error("%s failed", what or "an operation", exc_info=exc)
     return _("Something went wrong ({kind}). The details are in the log.").format(
         kind=type(exc).__name__)
+
+
+def present_error(parent, exc: BaseException, what: str = "") -> None:
+    """Show ``exc`` to the operator in one message box (one, whatever the operation)."""
+    QMessageBox.warning(parent, what or "VoltKeeper", error_text(exc, what))

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 
-from app.core.live import MeterLive
 from app.core.money import format_cents
+from app.drivers.meter_values import MeterValues
 from app.i18n import _, current_language
 
 NONE = "–"
@@ -46,11 +46,11 @@ def money(cents: int | None) -> str:
     return format_cents(cents, symbol=True, none=NONE)
 
 
-def relay(live: MeterLive | None, with_mode: bool = True) -> str:
-    if live is None or live.relay_closed is None:
+def relay(values: MeterValues | None, with_mode: bool = True) -> str:
+    if values is None or values.relay_closed is None:
         return NONE
-    text = _("closed") if live.relay_closed else _("open (tripped)")
-    if with_mode and live.keep_power:
+    text = _("closed") if values.relay_closed else _("open (tripped)")
+    if with_mode and values.keep_power:
         text += " · " + _("keep power")
     return text
 

@@ -13,16 +13,15 @@ from collections.abc import Callable
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from app.core.service import ReadingService
-from app.storage import lease
-from app.storage.lease import LeaseInfo
+from app.core.service import LEASE_TTL_S, LeaseInfo, ReadingService, polling_holder
+from app.core.station import database_file
 from app.ui.bridge import DatabaseFeed, LiveBridge
 from app.ui.workers import qthread_factory
 
 log = logging.getLogger("voltkeeper.ui.live")
 
 #: How often the window looks whether the polling process is still there.
-LEASE_CHECK_S = lease.DEFAULT_TTL_S / 3
+LEASE_CHECK_S = LEASE_TTL_S / 3
 
 
 class LiveSource(QObject):
@@ -57,7 +56,8 @@ class LiveSource(QObject):
         self.changed.emit()
 
     def _try_poll(self) -> bool:
-        service = ReadingService(role=self.role, thread_factory=self.thread_factory)
+        service = ReadingService(role=self.role, thread_factory=self.thread_factory,
+                                 db_path=database_file())
         service.add_listener(self.bridge.push)
         try:
             ok, info = service.start()
@@ -88,7 +88,7 @@ class LiveSource(QObject):
                 return
             self.service.stop()
             self.service = None
-        current = lease.holder()
+        current = polling_holder()
         if current is None:
             self._try_poll()
             self.changed.emit()

@@ -32,16 +32,22 @@ class MeterState(enum.Enum):
 STATE_ORDER = {s: i for i, s in enumerate(MeterState)}
 
 
-def meter_state(live: MeterLive | None) -> MeterState:
-    if live is None or (live.read_at is None and not live.online):
+def meter_state(live: MeterLive | None, balance_cents: int | None = None) -> MeterState:
+    """What a meter's icon says. ``balance_cents``: the room's ledger balance when it has an
+    open account (the money that counts), else the meter's own money decides "low"."""
+    if live is None or (live.values is None and not live.online):
         return MeterState.NO_DATA
     if not live.online:
         return MeterState.OFFLINE
-    if live.relay_closed is False:
+    v = live.values
+    if v is None:
+        return MeterState.ONLINE
+    if v.relay_closed is False:
         return MeterState.TRIPPED
-    if live.keep_power:
+    if v.keep_power:
         return MeterState.KEEP_POWER
-    if live.money_cents is not None and live.money_cents < LOW_BALANCE_CENTS:
+    money = balance_cents if balance_cents is not None else v.remaining_money_cents
+    if money is not None and money < LOW_BALANCE_CENTS:
         return MeterState.LOW_BALANCE
     return MeterState.ONLINE
 
@@ -64,7 +70,7 @@ class LiveStore:
         changed_meters: dict[int, MeterLive] = {}
         for m in batch.meters:
             prev = self.meters.get(m.meter_id)
-            if m.read_at is None and prev is not None:
+            if m.values is None and prev is not None:
                 m = dataclasses.replace(prev, online=m.online)
             if m != prev:
                 self.meters[m.meter_id] = m

@@ -17,11 +17,11 @@ from PySide6.QtPrintSupport import QPrintDialog, QPrinter
 from PySide6.QtWidgets import QDialog, QWidget
 
 from app.core.money import format_cents
+from app.core.queries import campus_name
 from app.core.recharge import METHODS, RechargeResult
 from app.errors import UserFacingError
 from app.i18n import _
-from app.storage import accounts as store
-from app.storage.campus import campus_name
+from app.ui.app import CJK_FONTS
 
 log = logging.getLogger("voltkeeper.ui.receipt")
 
@@ -31,9 +31,6 @@ MARGIN_MM = 4.0
 #: The receipt's title is printed in both languages whatever the window's language.
 TITLE_EN = "Electricity recharge receipt"
 TITLE_ZH = "电费充值收据"
-#: Fonts that can draw Chinese, in order of preference (the first one installed is used).
-CJK_FAMILIES = ("WenQuanYi Micro Hei", "Microsoft YaHei", "PingFang SC", "Noto Sans CJK SC",
-                "Source Han Sans SC", "WenQuanYi Zen Hei", "SimHei")
 
 
 def receipt_number(receipt_no: int) -> str:
@@ -42,13 +39,12 @@ def receipt_number(receipt_no: int) -> str:
 
 def receipt_lines(result: RechargeResult) -> list[tuple[str, str]]:
     """(caption, value) of each line of the receipt, in order, in the current language."""
-    acct = store.get_account(result.account_id)
     method = METHODS.get(result.method)
     return [
         (_("Receipt No."), receipt_number(result.receipt_no)),
         (_("Time"), time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(result.t))),
         (_("Room"), result.room),
-        (_("Account No."), acct.number if acct else str(result.account_id)),
+        (_("Account No."), result.account_number or str(result.account_id)),
         (_("Payment method"), _(method) if method else result.method),
         (_("Amount"), format_cents(result.amount_cents, symbol=True)),
         (_("Balance after"), format_cents(result.balance_cents, symbol=True)),
@@ -65,7 +61,7 @@ def receipt_note(result: RechargeResult) -> str:
 def _font(point_size: float, bold: bool = False) -> QFont:
     font = QFont()
     available = set(QFontDatabase.families())
-    families = [f for f in CJK_FAMILIES if f in available]
+    families = [f for f in CJK_FONTS if f in available]
     if families:
         font.setFamilies(families)
     font.setPointSizeF(point_size)

@@ -1,28 +1,27 @@
 """What the desk shows of an account: its meters' money, recent use and recent bookings.
 
-Plain functions that fill widgets from storage records, shared by the desk's dialogs.
+Plain functions that fill widgets from a room's overview (``core.queries.RoomOverview``),
+shared by the desk's dialogs.
 """
 
 from __future__ import annotations
 
 import time
-from datetime import date, timedelta
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QAbstractItemView, QLabel, QTableWidget, QTableWidgetItem
 
+from app.core.queries import RoomOverview, TxnRecord
 from app.core.recharge import METHODS
 from app.i18n import N_, _
-from app.storage import accounts as store
-from app.storage import ledger, readings
-from app.storage.accounts import AccountRecord
 from app.ui import fmt
 
 RECENT_DAYS = 7
 RECENT_TXNS = 6
 KIND_TEXT = {"recharge": N_("recharge"), "consumption": N_("electricity used"),
              "allowance": N_("free allowance"), "opening": N_("opening balance"),
-             "refund": N_("refund"), "carry": N_("carried over")}
+             "refund": N_("refund"), "carry": N_("carried over"),
+             "correction": N_("correction")}
 MODE_TEXT = {"meter": N_("the meter"), "station": N_("the station")}
 
 
@@ -43,47 +42,49 @@ def cell(text: str, align_right: bool = False) -> QTableWidgetItem:
     return item
 
 
-def meter_text(acct: AccountRecord, meter_ids: list[int]) -> str:
+def meter_text(room: RoomOverview) -> str:
     """The meters' money (meter-keeps-money) and when they were last read."""
-    if not meter_ids:
+    if not room.meters:
         return _("no meter")
     parts = []
-    for meter_id in meter_ids:
-        money, _count, read_at = store.meter_money(meter_id)
-        if read_at is None:
+    keeps_money = room.account is not None and room.account.mode == "meter"
+    for m in room.meters:
+        if m.read_at is None:
             parts.append(_("never read"))
-        elif acct.mode == "meter":
+        elif keeps_money:
             parts.append(_("{money} on the meter, read {time}").format(
-                money=fmt.money(money), time=fmt.clock(read_at)))
+                money=fmt.money(m.money_cents), time=fmt.clock(m.read_at)))
         else:
-            parts.append(_("read {time}").format(time=fmt.clock(read_at)))
+            parts.append(_("read {time}").format(time=fmt.clock(m.read_at)))
     return "; ".join(parts)
 
-def fill_use(table: QTableWidget, total: QLabel, meter_ids: list[int]) -> None:
-    """The last days' energy, one column a day, and their total."""
-    today = date.today()
-    days = [(today - timedelta(days=n)).isoformat() for n in range(RECENT_DAYS - 1, -1, -1)]
-    per_day = dict.fromkeys(days, 0)
-    for meter_id in meter_ids:
-        for day, wh in readings.daily_energy(meter_id)[-RECENT_DAYS * 2:]:
-            if day in per_day:
-                per_day[day] += int(wh)
-    table.setHorizontalHeaderLabels([d[5:] for d in days])
-    for col, day in enumerate(days):
-        table.setItem(0, col, cell(fmt.kwh(per_day[day]).removesuffix(" kWh"),
-                                             align_right=True))
-    total.setText(_("{total} in {n} days").format(
-        total=fmt.kwh(sum(per_day.values())), n=RECENT_DAYS))
 
-def fill_txns(table: QTableWidget, account_id: int) -> None:
-    """The account's latest bookings."""
-    txns = ledger.txns(account_id, limit=RECENT_TXNS)
+def fill_use(table: QTableWidget, total: QLabel, room: RoomOverview) -> None:
+    """The last days' energy, one column a day, and their total."""
+    days = room.use_days
+    table.setColumnCount(len(days))
+    table.setHorizontalHeaderLabels([d[5:] for d, _wh in days])
+    for col, (_day, wh) in enumerate(days):
+        table.setItem(0, col, cell(fmt.kwh(wh).removesuffix(" kWh"), align_right=True))
+    total.setText(_("{total} in {n} days").format(
+        total=fmt.kwh(sum(wh for _d, wh in days)), n=len(days)))
+
+
+def kind_text(kind: str) -> str:
+    label = KIND_TEXT.get(kind)
+    return _(label) if label else kind
+
+
+def method_text(method: str) -> str:
+    label = METHODS.get(method)
+    return _(label) if label else method
+
+
+def fill_txns(table: QTableWidget, txns: list[TxnRecord]) -> None:
+    """An account's latest bookings."""
     table.setRowCount(len(txns))
     for row, t in enumerate(txns):
-        method = METHODS.get(t.method)
-        kind = KIND_TEXT.get(t.kind)
-        values = [time.strftime("%Y-%m-%d %H:%M", time.localtime(t.t)),
-                  _(kind) if kind else t.kind, _(method) if method else t.method,
-                  fmt.money(t.amount_cents), t.operator]
+        values = [time.strftime("%Y-%m-%d %H:%M", time.localtime(t.t)), kind_text(t.kind),
+                  method_text(t.method), fmt.money(t.amount_cents), t.operator]
         for col, text in enumerate(values):
             table.setItem(row, col, cell(text, align_right=col == 3))

@@ -18,12 +18,13 @@ from PySide6.QtCore import (
 )
 from PySide6.QtWidgets import QLabel, QLineEdit, QTreeView, QVBoxLayout, QWidget
 
+from app.core.changes import Changes
 from app.core.live import LiveBatch
 from app.i18n import _, ngettext
 from app.ui import fmt
 from app.ui.context import AppContext
 from app.ui.icons import container_icon, state_icon
-from app.ui.live_store import MeterState, meter_state, worst
+from app.ui.live_store import MeterState
 
 NODE_ID_ROLE = Qt.ItemDataRole.UserRole + 1
 _ModelIndex = QModelIndex | QPersistentModelIndex
@@ -44,7 +45,7 @@ class CampusTreeModel(QAbstractItemModel):
         for node_id, meter_ids in idx.meters_of.items():
             if node_id not in idx.nodes:
                 continue
-            self._state[node_id] = worst(meter_state(store.meter(m)) for m in meter_ids)
+            self._state[node_id] = ctx.room_state(node_id)
             for m in meter_ids:
                 live = store.meter(m)
                 on = bool(live and live.online)
@@ -144,13 +145,13 @@ class CampusTreeModel(QAbstractItemModel):
     # -- live ----------------------------------------------------------------------------------
     def apply(self, batch: LiveBatch) -> int:
         """Take a batch; repaint only the rows whose state or counts changed. Returns how many."""
-        idx, store = self.index_, self.ctx.store
+        idx = self.index_
         dirty: set[int] = set()
         for m in batch.meters:
             node_id = idx.node_of_meter(m.meter_id)
             if node_id is None or node_id not in idx.nodes:
                 continue
-            state = worst(meter_state(store.meter(x)) for x in idx.meters_of[node_id])
+            state = self.ctx.room_state(node_id)
             if self._state.get(node_id) != state:
                 self._state[node_id] = state
                 dirty.add(node_id)
@@ -160,6 +161,27 @@ class CampusTreeModel(QAbstractItemModel):
                 for anc in idx.ancestors(node_id):
                     self._counts[anc][0] += delta
                     dirty.add(anc)
+        self._repaint(dirty)
+        return len(dirty)
+
+    def on_changes(self, changes: Changes) -> int:
+        """An act changed rooms (a recharge, a refund): repaint those whose state changed."""
+        if changes.campus:
+            self.beginResetModel()
+            self.endResetModel()
+        dirty = set()
+        for node_id in changes.nodes:
+            if node_id in self.index_.nodes and node_id in self.index_.meters_of:
+                state = self.ctx.room_state(node_id)
+                if self._state.get(node_id) != state:
+                    self._state[node_id] = state
+                    dirty.add(node_id)
+        self._repaint(dirty)
+        return len(dirty)
+
+    def _repaint(self, dirty: set[int]) -> None:
+        """Tell the view about changed rows, in contiguous runs per parent."""
+        idx = self.index_
         by_parent: dict[int | None, list[int]] = {}
         for node_id in dirty:
             by_parent.setdefault(idx.parent_of(node_id), []).append(idx.row_of[node_id])
@@ -175,7 +197,6 @@ class CampusTreeModel(QAbstractItemModel):
                                       self.createIndex(prev, 1, kids[prev]))
                 if r is not None:
                     start = prev = r
-        return len(dirty)
 
 
 class CampusFilter(QSortFilterProxyModel):
@@ -300,3 +321,9 @@ class CampusTree(QWidget):
 
     def on_batch(self, batch: LiveBatch) -> None:
         self.model.apply(batch)
+
+    def on_changes(self, changes: Changes) -> None:
+        current = self.current_node()
+        self.model.on_changes(changes)
+        if changes.campus and current:
+            self.select_node(current)

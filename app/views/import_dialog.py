@@ -1,16 +1,16 @@
 """Importing payment statements (campus card, WeChat, Alipay; Excel or CSV) with a preview.
 
-Reading the file and booking run off the UI thread (a WorkerThread with its own database
-connection); the core decides everything: ``payments_import.preview`` judges every row and
-changes nothing, ``payments_import.apply`` books the valid rows in one transaction or none.
-Cancelling the booking raises ``Cancelled`` inside that transaction, so it rolls back whole.
-Problems reach the operator in one message, never one per row.
+Reading the file and booking run off the UI thread through the context's runner; the core
+decides everything: ``payments_import.preview`` judges every row and changes nothing,
+``payments_import.apply`` books the valid rows in one transaction or none, as one audited act.
+Cancelling the booking (the runner's progress dialog) raises ``Cancelled`` inside that
+transaction, so it rolls back whole. Problems reach the operator in one message, never one per
+row.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -33,7 +33,6 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QMessageBox,
-    QProgressDialog,
     QPushButton,
     QTableView,
     QVBoxLayout,
@@ -42,13 +41,13 @@ from PySide6.QtWidgets import (
 
 from app.core import payments_import
 from app.core.money import format_cents
-from app.core.payments_import import ImportPreview, PaymentRow
+from app.core.payments_import import ImportPreview, ImportResult, PaymentRow
 from app.core.recharge import MAX_RECHARGE_CENTS, METHODS
 from app.errors import Cancelled
 from app.i18n import N_, _
-from app.storage.db import close_database
+from app.ui.context import ActingContext
 from app.ui.errors import error_text
-from app.ui.workers import WorkerThread
+from app.ui.runner import Job
 
 log = logging.getLogger("voltkeeper.ui.import")
 
@@ -146,15 +145,14 @@ class ImportDialog(QDialog):
     loaded = Signal(object)  # ImportPreview
     applied = Signal(int)  # rows booked
     failed = Signal(str)  # the message shown
-    _job_done = Signal(object, object, object)  # kind, result, exception (from the worker)
-    _job_progress = Signal(int, int)
+    cancelled = Signal(str)  # the booking was cancelled: the message shown
 
-    def __init__(self, parent: QWidget | None = None, *, operator: str,
+    def __init__(self, ctx: ActingContext, parent: QWidget | None = None, *,
                  default_method: str = "campus_card",
                  maximum_cents: int = MAX_RECHARGE_CENTS) -> None:
         super().__init__(parent)
         self.setObjectName("ImportDialog")
-        self.operator = operator
+        self.ctx = ctx
         self.maximum_cents = maximum_cents
         self.preview: ImportPreview | None = None
         self.path: Path | None = None
@@ -162,14 +160,10 @@ class ImportDialog(QDialog):
         self.confirm_with_errors: Callable[[str], bool] = self._ask_with_errors
         #: Shows one message when reading or booking fails.
         self.alert: Callable[[str], None] = self._warn
-        self._thread: WorkerThread | None = None
-        self._cancel = threading.Event()
-        self._progress: QProgressDialog | None = None
+        self.job: Job | None = None
         self._booking_cents = 0  # the total being booked
         self._keep_status = False  # a reload after booking keeps the booking's message
         self._closing = False
-        self._job_done.connect(self._on_job_done)
-        self._job_progress.connect(self._on_progress)
         self._build(default_method)
         self.retranslate()
         self.resize(980, 600)
@@ -271,7 +265,8 @@ class ImportDialog(QDialog):
             self.status.setText(_("Reading {file}…").format(file=self.path.name))
         method, path_ = self.method_code(), self.path
         maximum = self.maximum_cents
-        self._start("preview", lambda: payments_import.preview(path_, method, maximum))
+        self._start("preview", lambda: payments_import.preview(path_, method, maximum),
+                    on_done=self._previewed)
 
     def _reload(self) -> None:
         if self.path is not None and not self.busy:
@@ -291,27 +286,11 @@ class ImportDialog(QDialog):
             self.status.setText(_("Nothing booked."))
             return
         rows, total = len(p.valid), p.total_cents
-        self._cancel.clear()
-        self._progress = QProgressDialog(_("Booking {n} payments…").format(n=rows),
-                                         _("Cancel"), 0, rows, self)
-        self._progress.setWindowTitle(_("Import payments"))
-        self._progress.setWindowModality(Qt.WindowModality.WindowModal)
-        self._progress.setMinimumDuration(400)
-        self._progress.setAutoClose(False)
-        self._progress.setAutoReset(False)
-        self._progress.canceled.connect(self._cancel.set)
         self._booking_cents = total
-        operator = self.operator
-
-        step = max(1, rows // 200)  # a few hundred updates at most, whatever the file's size
-
-        def progress(n: int, total_rows: int) -> None:
-            if self._cancel.is_set():  # raised inside apply's transaction: it rolls back whole
-                raise Cancelled(_("The import was cancelled; nothing was booked."))
-            if n % step == 0 or n == total_rows:
-                self._job_progress.emit(n, total_rows)
-
-        self._start("apply", lambda: payments_import.apply(p, operator, progress))
+        operator = self.ctx.session.operator
+        self._start("apply", lambda progress: payments_import.apply(operator, p, progress),
+                    on_done=self._booked, progress=True,
+                    label=_("Booking {n} payments…").format(n=rows))
 
     def _book_question(self, p: ImportPreview) -> str:
         return _("Book the {n} valid rows ({total}) now?").format(
@@ -330,43 +309,20 @@ class ImportDialog(QDialog):
     # -- the worker ----------------------------------------------------------------------------
     @property
     def busy(self) -> bool:
-        return self._thread is not None
+        return self.job is not None and not self.job.done
 
-    def _start(self, kind: str, work: Callable[[], object]) -> None:
-        def run() -> None:
-            result: object = None
-            error: BaseException | None = None
-            try:
-                result = work()
-            except BaseException as exc:  # handed to the UI thread, which decides what to show
-                error = exc
-            finally:
-                close_database()  # this thread's own connection
-            self._job_done.emit(kind, result, error)
+    def _start(self, kind: str, work: Callable[..., object], *,
+               on_done: Callable[[object, BaseException | None], None],
+               progress: bool = False, label: str = "") -> None:
+        def finished(result: object = None, error: BaseException | None = None) -> None:
+            self.job = None
+            if not self._closing:
+                on_done(result, error)
 
-        self._thread = WorkerThread(run, f"import-{kind}")
+        self.job = self.ctx.runner.run(
+            work, title=_("Import payments"), parent=self, progress=progress, label=label,
+            on_done=lambda result: finished(result), on_error=lambda exc: finished(None, exc))
         self._update()
-        self._thread.start()
-
-    def _on_progress(self, n: int, total: int) -> None:
-        if self._progress is not None and not self._cancel.is_set():
-            self._progress.setMaximum(total)
-            self._progress.setValue(n)
-
-    def _on_job_done(self, kind: str, result: object, error: BaseException | None) -> None:
-        if self._thread is not None:
-            self._thread.wait()
-            self._thread = None
-        if self._closing:
-            return
-        if self._progress is not None:
-            self._progress.close()
-            self._progress.deleteLater()
-            self._progress = None
-        if kind == "preview":
-            self._previewed(result, error)  # type: ignore[arg-type]
-        else:
-            self._booked(result, error)  # type: ignore[arg-type]
 
     def _previewed(self, preview: ImportPreview | None, error: BaseException | None) -> None:
         if error is not None or preview is None:
@@ -383,26 +339,28 @@ class ImportDialog(QDialog):
         self._update()
         self.loaded.emit(preview)
 
-    def _booked(self, booked: int | None, error: BaseException | None) -> None:
-        if error is not None:
+    def _booked(self, booked: ImportResult | None, error: BaseException | None) -> None:
+        if error is not None or booked is None:
             if isinstance(error, Cancelled):
+                message = _("The import was cancelled; nothing was booked.")
                 self.status.setStyleSheet("")
-                self.status.setText(str(error))
+                self.status.setText(message)
                 self._update()
+                self.cancelled.emit(message)
                 return
             self._fail(_("Nothing was booked: {reason}").format(
-                reason=error_text(error, "booking a statement")))
+                reason=error_text(error or RuntimeError("no result"), "booking a statement")))
             if self.path is not None:  # the ledger may have changed under us: judge again
                 self.load(self.path, keep_status=True)
             return
         total = self._booking_cents
-        log.info("imported %s payments (%s) from %s by %s", booked,
-                 format_cents(total), self.path, self.operator)
+        log.info("imported %s payments (%s) from %s by %s", booked.booked,
+                 format_cents(total), self.path, self.ctx.session.operator.name)
         self.status.setStyleSheet("color: #1b5e20;")
         self.status.setText(_("Booked {n} payments totalling {total} from {file}.").format(
-            n=booked, total=format_cents(total, symbol=True),
+            n=booked.booked, total=format_cents(total, symbol=True),
             file=self.path.name if self.path else ""))
-        self.applied.emit(int(booked or 0))
+        self.applied.emit(booked.booked)
         if self.path is not None:  # show what the file holds now: its rows are booked
             self.load(self.path, keep_status=True)
         else:
@@ -437,8 +395,6 @@ class ImportDialog(QDialog):
 
     def done(self, r: int) -> None:
         self._closing = True
-        if self._thread is not None:  # let the worker finish (a booking is rolled back)
-            self._cancel.set()
-            self._thread.wait()
-            self._thread = None
+        if self.job is not None and not self.job.done:  # a booking is rolled back
+            self.job.progress.cancel()
         super().done(r)

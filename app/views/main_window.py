@@ -1,30 +1,66 @@
-"""The campus window: assembles the tree, the meter panel and the room table; keeps the status
-bar and the window's remembered layout. It shows and asks; it computes nothing itself."""
+"""The campus window: assembles the tree, the meter panel and the room table, the menus of the
+acts the signed-in operator's role allows, and the status bar. It shows and asks; it computes
+nothing itself.
+
+Every act runs through the context's runner; its one ``changed`` signal reaches every view
+here (``on_changes``): a recharge made in a dialog redraws the tree, the room's panel and the
+room table together.
+"""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import QLabel, QMainWindow, QMenu, QSplitter, QStackedWidget
+from collections.abc import Callable
+from dataclasses import dataclass
 
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import QDialog, QLabel, QMainWindow, QMenu, QSplitter, QStackedWidget
+
+from app.core import queries
+from app.core import settings as station_settings
+from app.core.changes import Changes
 from app.core.live import LiveBatch
+from app.core.operators import Permission, role_text
 from app.i18n import LANGUAGES, _, ngettext
 from app.ui import fmt, settings
 from app.ui.context import AppContext
 from app.ui.language import apply_language
+from app.ui.session import IdleWatcher
 from app.views.campus_tree import CampusTree
 from app.views.meter_panel import MeterPanel
 from app.views.room_table import RoomTable
 
+#: How often the window looks at the rooms' balances (billing moves them every minute).
+BALANCE_REFRESH_MS = 30_000
 
-def operator_name() -> str:
-    """Who works at the desk: the logged-in user (operators and logins are still to come)."""
-    import getpass
 
-    try:
-        return getpass.getuser()
-    except Exception:
-        return "desk"
+@dataclass(frozen=True)
+class ActionSpec:
+    key: str
+    menu: str
+    permission: Permission | None
+    text: Callable[[], str]
+    shortcut: str = ""
+
+
+#: Every action of the menus, and the permission its act needs (hidden without it).
+ACTIONS = (
+    ActionSpec("switch_operator", "file", None, lambda: _("&Switch operator…")),
+    ActionSpec("change_password", "file", None, lambda: _("Change my &password…")),
+    ActionSpec("lock", "file", None, lambda: _("&Lock"), "Ctrl+L"),
+    ActionSpec("backup", "file", Permission.BACKUP, lambda: _("&Back up now…")),
+    ActionSpec("quit", "file", None, lambda: _("&Quit")),
+    ActionSpec("recharge", "desk", Permission.RECHARGE, lambda: _("&Recharge…"), "Ctrl+R"),
+    ActionSpec("import", "desk", Permission.IMPORT_PAYMENTS, lambda: _("&Import payments…")),
+    ActionSpec("refund", "desk", Permission.REFUND, lambda: _("Re&fund…")),
+    ActionSpec("correct", "desk", Permission.CORRECT, lambda: _("&Correct a booking…")),
+    ActionSpec("tariffs", "station", Permission.SET_TARIFFS, lambda: _("&Tariffs…")),
+    ActionSpec("audit", "station", Permission.VIEW_AUDIT, lambda: _("&Audit log…")),
+    ActionSpec("manage_operators", "station", Permission.MANAGE_OPERATORS,
+               lambda: _("&Operators…")),
+    ActionSpec("station_settings", "station", Permission.SETTINGS,
+               lambda: _("Station &settings…")),
+)
 
 
 class MainWindow(QMainWindow):
@@ -38,6 +74,8 @@ class MainWindow(QMainWindow):
         self.placeholder = QLabel()
         self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.placeholder.setWordWrap(True)
+        self.lock_page = QLabel()
+        self.lock_page.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.stack = QStackedWidget()
         for w in (self.placeholder, self.panel, self.table):
             self.stack.addWidget(w)
@@ -47,33 +85,58 @@ class MainWindow(QMainWindow):
         self.splitter.addWidget(self.stack)
         self.splitter.setStretchFactor(1, 1)
         self.splitter.setSizes([300, 900])
-        self.setCentralWidget(self.splitter)
+        self.pages = QStackedWidget()
+        self.pages.addWidget(self.splitter)
+        self.pages.addWidget(self.lock_page)
+        self.setCentralWidget(self.pages)
 
+        self.operator_label = QLabel()
         self.source_label = QLabel()
         self.buses_label = QLabel()
         self.cycle_label = QLabel()
-        for w in (self.source_label, self.buses_label, self.cycle_label):
+        for w in (self.operator_label, self.source_label, self.buses_label, self.cycle_label):
             w.setContentsMargins(12, 0, 12, 0)
             self.statusBar().addPermanentWidget(w)
         self._build_menus()
+        self.dialogs: dict[str, QDialog] = {}
 
         self.tree.nodeSelected.connect(self.show_node)
         self.table.roomActivated.connect(self.tree.select_node)
+        self.panel.rechargeRequested.connect(
+            lambda node: self.open_recharge(self.ctx.index.nodes[node].code
+                                            or self.ctx.index.nodes[node].name))
         ctx.bridge.batch.connect(self.on_batch)
         ctx.source.changed.connect(self.update_status)
+        ctx.runner.changed.connect(self.on_changes)
+        ctx.session.operatorChanged.connect(lambda _op: self.apply_role())
+        self.idle = IdleWatcher(0 if ctx.demo else station_settings.get(
+            station_settings.LOCK_AFTER_MIN), self)
+        self.idle.idle.connect(self.lock)
+        # balances move without an act too (billing every minute): look now and then
+        self.balance_timer = QTimer(self)
+        self.balance_timer.setInterval(BALANCE_REFRESH_MS)
+        self.balance_timer.timeout.connect(self.refresh_balances)
+        self.balance_timer.start()
         self.retranslate()
+        self.apply_role()
         self._restore()
 
     # -- menus ---------------------------------------------------------------------------------
     def _build_menus(self) -> None:
-        self.file_menu = QMenu(self)
-        self.quit_action = QAction(self)
-        self.quit_action.setShortcut(QKeySequence.StandardKey.Quit)
-        self.quit_action.triggered.connect(self.close)
-        self.file_menu.addAction(self.quit_action)
-        self.settings_menu = QMenu(self)
+        self.menus = {key: QMenu(self) for key in ("file", "desk", "station", "settings")}
+        self.actions_: dict[str, QAction] = {}
+        for spec in ACTIONS:
+            action = QAction(self)
+            if spec.shortcut:
+                action.setShortcut(QKeySequence(spec.shortcut))
+            action.triggered.connect(lambda _c=False, k=spec.key: self.trigger(k))
+            self.menus[spec.menu].addAction(action)
+            self.actions_[spec.key] = action
+            if spec.key == "backup":
+                self.menus["file"].addSeparator()
+        self.actions_["quit"].setShortcut(QKeySequence.StandardKey.Quit)
         self.language_menu = QMenu(self)
-        self.settings_menu.addMenu(self.language_menu)
+        self.menus["settings"].addMenu(self.language_menu)
         group = QActionGroup(self)
         self.language_actions: dict[str, QAction] = {}
         chosen = self.ctx.settings.get(settings.LANGUAGE)
@@ -85,37 +148,70 @@ class MainWindow(QMainWindow):
             group.addAction(action)
             self.language_menu.addAction(action)
             self.language_actions[code] = action
-        self.desk_menu = QMenu(self)
-        self.recharge_action = QAction(self)
-        self.recharge_action.setShortcut(QKeySequence("Ctrl+R"))
-        self.recharge_action.triggered.connect(self.open_recharge)
-        self.import_action = QAction(self)
-        self.import_action.triggered.connect(self.open_import)
-        self.desk_menu.addAction(self.recharge_action)
-        self.desk_menu.addAction(self.import_action)
-        self.menuBar().addMenu(self.file_menu)
-        self.menuBar().addMenu(self.desk_menu)
-        self.menuBar().addMenu(self.settings_menu)
+        for key in ("file", "desk", "station", "settings"):
+            self.menuBar().addMenu(self.menus[key])
 
-    # -- the front desk --------------------------------------------------------------------------
-    def open_recharge(self) -> None:
-        """The recharge dialog, on the selected room if there is one."""
-        from app.views.recharge_dialog import RechargeDialog
+    # kept for callers that open the desk's dialogs directly
+    @property
+    def recharge_action(self) -> QAction:
+        return self.actions_["recharge"]
 
-        node = self.ctx.settings.get(settings.LAST_NODE)
-        query = ""
-        if node and self.ctx.index.is_leaf(node):
-            record = self.ctx.index.nodes.get(node)
-            query = (record.code or record.name) if record else ""
-        self.recharge_dialog = RechargeDialog(self, operator=operator_name(),
-                                              initial_query=query)
-        self.recharge_dialog.show()
+    def apply_role(self) -> None:
+        """Show only the acts the signed-in operator's role allows (the core checks again)."""
+        for spec in ACTIONS:
+            allowed = spec.permission is None or self.ctx.session.can(spec.permission)
+            self.actions_[spec.key].setVisible(allowed)
+            self.actions_[spec.key].setEnabled(allowed)
+        for key in ("desk", "station"):
+            menu = self.menus[key]
+            menu.menuAction().setVisible(any(a.isVisible() for a in menu.actions()))
+        op = self.ctx.session.operator
+        self.operator_label.setText(_("Operator: {name} ({role})").format(
+            name=op.name, role=role_text(op.role)))
+        self.panel.apply_role()
+        self._update_title()
+
+    def trigger(self, key: str) -> None:
+        from app.views import window_actions
+
+        getattr(window_actions, key)(self)
+
+    # -- opening the desk's dialogs (kept here: tests and the room panel call them) ---------------
+    def open_recharge(self, query: str = "") -> None:
+        from app.views.window_actions import recharge
+
+        recharge(self, query)
 
     def open_import(self) -> None:
-        from app.views.import_dialog import ImportDialog
+        from app.views.window_actions import import_payments
 
-        self.import_dialog = ImportDialog(self, operator=operator_name())
-        self.import_dialog.show()
+        import_payments(self)
+
+    @property
+    def recharge_dialog(self):
+        return self.dialogs.get("recharge")
+
+    @property
+    def import_dialog(self):
+        return self.dialogs.get("import")
+
+    # -- lock ----------------------------------------------------------------------------------
+    def lock(self) -> None:
+        """Hide the campus until the operator signs in again (or another one does)."""
+        from app.views.window_actions import unlock
+
+        if self.ctx.session.locked:
+            return
+        self.ctx.session.locked = True
+        self.pages.setCurrentWidget(self.lock_page)
+        self.menuBar().setEnabled(False)
+        unlock(self)
+
+    def unlocked(self) -> None:
+        self.ctx.session.locked = False
+        self.pages.setCurrentWidget(self.splitter)
+        self.menuBar().setEnabled(True)
+        self.idle.reset()
 
     def set_language(self, code: str) -> None:
         """Switch the language now (every view re-reads its texts) and remember it."""
@@ -124,16 +220,18 @@ class MainWindow(QMainWindow):
         self.language_actions[code].setChecked(True)
         self.retranslate()
 
-    def retranslate(self) -> None:
+    def _update_title(self) -> None:
         name = self.ctx.index.campus_name()
         title = "VoltKeeper — " + name if name else "VoltKeeper"
-        self.setWindowTitle(title + (" " + _("(demo)") if self.ctx.demo else ""))
-        self.file_menu.setTitle(_("&File"))
-        self.quit_action.setText(_("&Quit"))
-        self.settings_menu.setTitle(_("&Settings"))
-        self.desk_menu.setTitle(_("&Desk"))
-        self.recharge_action.setText(_("&Recharge…"))
-        self.import_action.setText(_("&Import payments…"))
+        self.setWindowTitle(title + (" — " + _("DEMO") if self.ctx.demo else ""))
+
+    def retranslate(self) -> None:
+        self._update_title()
+        for key, title in (("file", _("&File")), ("desk", _("&Desk")),
+                           ("station", _("S&tation")), ("settings", _("&Settings"))):
+            self.menus[key].setTitle(title)
+        for spec in ACTIONS:
+            self.actions_[spec.key].setText(spec.text())
         self.language_menu.setTitle(_("Language"))
         for code, action in self.language_actions.items():
             action.setText(_("System language") if code == "system" else LANGUAGES[code])
@@ -141,9 +239,14 @@ class MainWindow(QMainWindow):
                                  if self.ctx.index.nodes else
                                  _("This database holds no campus yet. Create one with "
                                    "'main.py init-demo' or open another database."))
+        self.lock_page.setText(_("Locked. Sign in to go on."))
         self.tree.retranslate()
         self.panel.retranslate()
         self.table.retranslate()
+        if self.ctx.session.signed_in:
+            op = self.ctx.session.operator
+            self.operator_label.setText(_("Operator: {name} ({role})").format(
+                name=op.name, role=role_text(op.role)))
         self.update_status()
 
     # -- showing -------------------------------------------------------------------------------
@@ -167,6 +270,36 @@ class MainWindow(QMainWindow):
             self.table.on_batch(batch)
         if batch.buses:
             self.update_status()
+
+    def on_changes(self, changes: Changes) -> None:
+        """An act changed something: bring the shared state up to date, then each view."""
+        self.ctx.apply_changes(changes)
+        self._redraw(changes)
+        if changes.settings:
+            self.idle.set_minutes(0 if self.ctx.demo else station_settings.get(
+                station_settings.LOCK_AFTER_MIN))
+
+    def _redraw(self, changes: Changes) -> None:
+        self.tree.on_changes(changes)
+        self.panel.on_changes(changes)
+        self.table.on_changes(changes)
+
+    def refresh_balances(self) -> None:
+        """Ask for every room's balance (off the UI thread); the views redraw the rooms whose
+        balance moved."""
+        if not self.ctx.session.signed_in or self.ctx.session.locked:
+            return
+        operator = self.ctx.operator
+        self.ctx.runner.run(lambda: queries.room_balances(operator), title="balances",
+                            on_done=self._balances, quiet=True)
+
+    def _balances(self, fresh: dict) -> None:
+        moved = {n for n in fresh.keys() | self.ctx.balances.keys()
+                 if fresh.get(n) != self.ctx.balances.get(n)}
+        if moved:
+            self.ctx.balances.clear()
+            self.ctx.balances.update(fresh)
+            self._redraw(Changes(nodes=frozenset(moved), audit=False))
 
     def update_status(self) -> None:
         source, store = self.ctx.source, self.ctx.store
@@ -219,4 +352,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.save_layout()
+        self.idle.stop()
+        for dialog in list(self.dialogs.values()):
+            dialog.close()
         super().closeEvent(event)

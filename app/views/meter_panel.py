@@ -1,8 +1,10 @@
-"""The live panel of one room: who lives there, its meter's values and its power, last hour.
+"""The live panel of one room: who lives there, its account and balance, its meter's values
+and its power over the last hour, and the room's acts at hand.
 
-The chart starts from the stored samples (``readings.samples``) and appends each live read of
-the meter; the time axis shows clock time. Nothing here polls: values arrive through the
-bridge's batches and are looked up in the LiveStore.
+The chart starts from the stored samples (``queries.power_samples``) and appends each live
+read of the meter; the time axis shows clock time. Nothing here polls: values arrive through
+the bridge's batches and are looked up in the LiveStore; the account's balance is the
+context's, brought up to date after every act (``on_changes``).
 """
 
 from __future__ import annotations
@@ -10,16 +12,28 @@ from __future__ import annotations
 import time
 
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QFrame,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
+from app.core import queries
+from app.core.changes import Changes
 from app.core.live import LiveBatch, MeterLive
+from app.core.operators import Permission
+from app.drivers.meter_values import MeterValues
 from app.i18n import N_, _
-from app.storage import readings
 from app.ui import fmt
 from app.ui.context import AppContext
 from app.ui.icons import state_icon
 from app.ui.live_store import meter_state
+from app.ui.widgets import ERROR_STYLE, scaled_font
 
 CHART_WINDOW_S = 3600.0
 MIN_CHART_SPAN_S = 300.0
@@ -40,28 +54,32 @@ FIELDS = (
 
 def field_texts(live: MeterLive | None) -> dict[str, str]:
     """What each value shows for ``live`` (formatted, with units)."""
-    if live is None:
+    v = live.values if live is not None else None
+    if v is None:
         return {key: fmt.NONE for key, _caption in FIELDS}
     return {
-        "voltage": fmt.volts(live.voltage_v), "current": fmt.amps(live.current_a),
-        "power": fmt.watts(live.power_w), "power_factor": fmt.power_factor(live.power_factor),
-        "frequency": fmt.hertz(live.frequency_hz), "energy": fmt.kwh(live.energy_wh),
-        "money": fmt.money(live.money_cents), "relay": fmt.relay(live),
-        "read_at": fmt.clock(live.read_at),
+        "voltage": fmt.volts(v.voltage_v), "current": fmt.amps(v.current_a),
+        "power": fmt.watts(v.active_power_w), "power_factor": fmt.power_factor(v.power_factor),
+        "frequency": fmt.hertz(v.frequency_hz), "energy": fmt.kwh(v.energy_wh),
+        "money": fmt.money(v.remaining_money_cents), "relay": fmt.relay(v),
+        "read_at": fmt.clock(v.read_at),
     }
 
 
+MODE_TEXT = {"meter": N_("the meter keeps the money"),
+             "station": N_("the station keeps the money")}
+
+
 class MeterPanel(QWidget):
+    rechargeRequested = Signal(int)  # node id
+
     def __init__(self, ctx: AppContext, parent=None) -> None:
         super().__init__(parent)
         self.ctx = ctx
         self.node_id = 0
         self.meter_id: int | None = None
         self.title = QLabel()
-        font = self.title.font()
-        font.setPointSizeF(font.pointSizeF() * 1.5)
-        font.setBold(True)
-        self.title.setFont(font)
+        self.title.setFont(scaled_font(self.title.font(), 1.5, bold=True))
         self.where = QLabel()
         self.where.setStyleSheet("color: #666666;")
         self.state_icon = QLabel()
@@ -70,6 +88,21 @@ class MeterPanel(QWidget):
         self.people.setWordWrap(True)
         self.meter_line = QLabel()
         self.meter_line.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.account_line = QLabel()
+        self.account_line.setObjectName("account_line")
+        self.account_line.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.balance = QLabel()
+        self.balance.setObjectName("balance")
+        self.balance.setFont(scaled_font(self.balance.font(), 1.3, bold=True))
+        self.recharge_button = QPushButton()
+        self.recharge_button.setObjectName("recharge_button")
+        self.recharge_button.clicked.connect(lambda: self.rechargeRequested.emit(self.node_id))
+        account = QHBoxLayout()
+        account.addWidget(self.account_line)
+        account.addSpacing(12)
+        account.addWidget(self.balance)
+        account.addStretch(1)
+        account.addWidget(self.recharge_button)
         head = QHBoxLayout()
         head.addWidget(self.title)
         head.addSpacing(12)
@@ -82,8 +115,7 @@ class MeterPanel(QWidget):
         grid.setHorizontalSpacing(24)
         self.captions: dict[str, QLabel] = {}
         self.values: dict[str, QLabel] = {}
-        big = self.font()
-        big.setPointSizeF(big.pointSizeF() * 1.3)
+        big = scaled_font(self.font(), 1.3)
         for i, (key, _caption) in enumerate(FIELDS):
             cap, val = QLabel(), QLabel(fmt.NONE)
             cap.setStyleSheet("color: #666666;")
@@ -115,12 +147,14 @@ class MeterPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.addLayout(head)
         layout.addWidget(self.people)
+        layout.addLayout(account)
         layout.addWidget(self.meter_line)
         layout.addWidget(box)
         layout.addWidget(self.plot, 1)
         self.retranslate()
 
     def retranslate(self) -> None:
+        self.recharge_button.setText(_("Recharge this room…"))
         for key, caption in FIELDS:
             self.captions[key].setText(_(caption))
         self.plot.setTitle(_("Power, last hour"), color="#333333")
@@ -146,9 +180,35 @@ class MeterPanel(QWidget):
             m = idx.meters[self.meter_id]
             self.meter_line.setText(_("Meter {where} · serial {serial} · {profile}").format(
                 where=idx.bus_address(self.meter_id), serial=m.serial, profile=m.profile))
+        self._show_account()
         self._show_values()
         if reload_chart:
             self._load_chart()
+
+    def _show_account(self) -> None:
+        account = self.ctx.balances.get(self.node_id)
+        if account is None:
+            self.account_line.setText(_("No open account"))
+            self.balance.setText("")
+        else:
+            self.account_line.setText(_("Account {number} · {mode}").format(
+                number=account.account_number, mode=_(MODE_TEXT.get(account.mode,
+                                                                    account.mode))))
+            if account.balance_cents is None:
+                self.balance.setText(_("Balance: taken over from the meter at its next reading"))
+            else:
+                self.balance.setText(_("Balance {balance}").format(
+                    balance=fmt.money(account.balance_cents)))
+            self.balance.setStyleSheet(ERROR_STYLE if account.balance_cents is not None
+                                       and account.balance_cents <= 0 else "")
+        self.recharge_button.setEnabled(account is not None)
+
+    def apply_role(self) -> None:
+        self.recharge_button.setVisible(self.ctx.session.can(Permission.RECHARGE))
+
+    def on_changes(self, changes: Changes) -> None:
+        if self.node_id and self.node_id in changes.nodes:
+            self.show_node(self.node_id, reload_chart=False)
 
     def _show_values(self) -> None:
         live = self.ctx.store.meter(self.meter_id) if self.meter_id is not None else None
@@ -161,15 +221,14 @@ class MeterPanel(QWidget):
     def _load_chart(self) -> None:
         self._t, self._w = [], []
         if self.meter_id is not None:
-            for t, w in readings.samples(self.meter_id, time.time() - CHART_WINDOW_S):
+            for t, w in queries.power_samples(self.ctx.operator, self.meter_id,
+                                              time.time() - CHART_WINDOW_S):
                 if w is not None:
                     self._t.append(t)
                     self._w.append(w)
             live = self.ctx.store.meter(self.meter_id)
-            if live and live.online and live.read_at and live.power_w is not None \
-                    and (not self._t or live.read_at > self._t[-1]):
-                self._t.append(live.read_at)
-                self._w.append(live.power_w)
+            if live is not None and live.online:
+                self._append_read(live.values)
         self._redraw_chart()
 
     def _redraw_chart(self) -> None:
@@ -190,9 +249,15 @@ class MeterPanel(QWidget):
             if m.meter_id != self.meter_id:
                 continue
             self._show_values()
-            if m.online and m.read_at and m.power_w is not None \
-                    and (not self._t or m.read_at > self._t[-1]):
-                self._t.append(m.read_at)
-                self._w.append(m.power_w)
+            if m.online and self._append_read(m.values):
                 self._redraw_chart()
             return
+
+    def _append_read(self, v: MeterValues | None) -> bool:
+        """Add a read's power to the chart if it is newer than the last point."""
+        if v is None or not v.read_at or v.active_power_w is None \
+                or (self._t and v.read_at <= self._t[-1]):
+            return False
+        self._t.append(v.read_at)
+        self._w.append(v.active_power_w)
+        return True

@@ -1,9 +1,11 @@
 """Recharge at the desk: find the room, see its money and use, take the payment, print.
 
-The dialog computes nothing: the core books (``recharge.recharge``), validates
-(``validate_amount`` through the AmountEdit) and says how far the meter got
-(``delivery_state``). One booking per dialog run: after a success Confirm stays disabled until
-"New recharge" resets the form, so a double click or a second Enter books nothing twice.
+The dialog computes nothing: the core books (``recharge.recharge``, run off the UI thread by
+the context's runner, which then tells every view what changed), validates
+(``validate_amount`` through the AmountEdit), finds the room (``queries.find_accounts``,
+``queries.room_overview``) and says how far the meter got (``delivery_state``). One booking per
+dialog run: Confirm is disabled from the click until "New recharge" resets the form, so a
+double click or a second Enter books nothing twice.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ import logging
 from collections.abc import Callable
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -21,16 +22,15 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QLineEdit,
-    QListWidget,
-    QListWidgetItem,
     QMessageBox,
     QPushButton,
     QVBoxLayout,
     QWidget,
 )
 
+from app.core import queries
 from app.core.money import format_cents
+from app.core.queries import AccountRecord, RoomOverview
 from app.core.recharge import (
     CONFIRM_ABOVE_CENTS,
     MAX_RECHARGE_CENTS,
@@ -41,14 +41,14 @@ from app.core.recharge import (
     validate_amount,
 )
 from app.errors import UserFacingError
-from app.i18n import N_, _, ngettext
-from app.storage import accounts as store
-from app.storage import campus, ledger
-from app.storage.accounts import AccountRecord
+from app.i18n import N_, _
 from app.ui import fmt
+from app.ui.account_finder import AccountFinder
 from app.ui.amount_edit import AmountEdit, AmountVerdict
+from app.ui.context import ActingContext
 from app.ui.errors import error_text
 from app.ui.receipt import ask_desk_printer, receipt_number, render_receipt
+from app.ui.widgets import ERROR_STYLE, scaled_font
 from app.views.account_summary import (
     MODE_TEXT,
     RECENT_DAYS,
@@ -60,9 +60,7 @@ from app.views.account_summary import (
 
 log = logging.getLogger("voltkeeper.ui.recharge")
 
-ACCOUNT_ROLE = Qt.ItemDataRole.UserRole + 1
 FINAL_STATES = ("applied", "failed", "booked")
-SEARCH_DELAY_MS = 200
 DELIVERY_POLL_MS = 1000
 
 STATE_TEXT = {"pending": N_("pending: waiting for the meter"),
@@ -80,13 +78,14 @@ class RechargeDialog(QDialog):
 
     recharged = Signal(object)  # RechargeResult
 
-    def __init__(self, parent: QWidget | None = None, *, operator: str,
+    def __init__(self, ctx: ActingContext, parent: QWidget | None = None, *,
                  maximum_cents: int = MAX_RECHARGE_CENTS,
                  confirm_above_cents: int = CONFIRM_ABOVE_CENTS, initial_query: str = "",
                  printer_factory: PrinterFactory | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("RechargeDialog")
-        self.operator = operator
+        self.ctx = ctx
+        self.runner = ctx.runner
         self.maximum_cents = maximum_cents
         self.confirm_above_cents = confirm_above_cents
         self.printer_factory: PrinterFactory = printer_factory or (
@@ -94,14 +93,14 @@ class RechargeDialog(QDialog):
         #: Asked before booking more than ``confirm_above_cents``; tests replace it.
         self.confirm_large: Callable[[int], bool] = self._ask_large
         self.account: AccountRecord | None = None
+        self.overview: RoomOverview | None = None
         self.result: RechargeResult | None = None
+        self.booking = False  # a booking is running
         self.state = ""
         #: Set when a booking failed unexpectedly: Confirm waits for "New recharge", so the
         #: operator checks the bookings list before booking again.
         self.blocked = False
 
-        self._search_timer = QTimer(self, singleShot=True, interval=SEARCH_DELAY_MS)
-        self._search_timer.timeout.connect(self.run_search)
         self.delivery_timer = QTimer(self, interval=DELIVERY_POLL_MS)
         self.delivery_timer.timeout.connect(self.refresh_delivery)
         self._build()
@@ -113,29 +112,21 @@ class RechargeDialog(QDialog):
 
     # -- building ------------------------------------------------------------------------------
     def _build(self) -> None:
-        self.search = QLineEdit()
-        self.search.setClearButtonEnabled(True)
-        self.search.textEdited.connect(lambda _t: self._search_timer.start())
-        self.search.returnPressed.connect(self._search_now)
-        self.results = QListWidget()
-        self.results.currentItemChanged.connect(self._on_result_changed)
-        self.found = QLabel()
-        left = QVBoxLayout()
-        self.search_caption = QLabel()
-        left.addWidget(self.search_caption)
-        left.addWidget(self.search)
-        left.addWidget(self.found)
-        left.addWidget(self.results, 1)
+        self.finder = AccountFinder(self.ctx)
+        self.finder.chosen.connect(self._select)
+        # the finder's parts, as the desk's tests and keyboard use them
+        self.search, self.results, self.found = (self.finder.search, self.finder.results,
+                                                 self.finder.found)
 
         self.details = QGroupBox()
         form = QFormLayout(self.details)
         self.room = QLabel()
-        self.room.setFont(self._bigger(self.room.font(), 1.5, bold=True))
+        self.room.setFont(scaled_font(self.room.font(), 1.5, bold=True))
         self.account_no, self.mode = QLabel(), QLabel()
         self.people = QLabel()
         self.people.setWordWrap(True)
         self.balance = QLabel()
-        self.balance.setFont(self._bigger(self.balance.font(), 1.3, bold=True))
+        self.balance.setFont(scaled_font(self.balance.font(), 1.3, bold=True))
         self.meter = QLabel()
         self.meter.setWordWrap(True)
         self.use_table = small_table(RECENT_DAYS, 1)
@@ -169,7 +160,7 @@ class RechargeDialog(QDialog):
         self.amount_message = QLabel()
         self.amount_message.setObjectName("amount_message")
         self.amount_message.setWordWrap(True)
-        self.amount_message.setStyleSheet("color: #c62828;")
+        self.amount_message.setStyleSheet(ERROR_STYLE)
         self.method = QComboBox()
         for code in METHODS:
             self.method.addItem("", code)
@@ -183,7 +174,7 @@ class RechargeDialog(QDialog):
         self.outcome.setWordWrap(True)
         self.outcome.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.outcome.setMinimumHeight(48)
-        self.outcome.setFont(self._bigger(self.outcome.font(), 1.15, bold=True))
+        self.outcome.setFont(scaled_font(self.outcome.font(), 1.15, bold=True))
 
         self.confirm_button = QPushButton()
         self.print_button = QPushButton()
@@ -209,25 +200,15 @@ class RechargeDialog(QDialog):
         right.addWidget(self.outcome)
         right.addLayout(buttons)
         top = QHBoxLayout(self)
-        left_box = QWidget()
-        left_box.setLayout(left)
-        left_box.setMaximumWidth(300)
-        top.addWidget(left_box)
+        self.finder.setMaximumWidth(300)
+        top.addWidget(self.finder)
         top.addLayout(right, 1)
         self._show_account(None)
         self._update_buttons()
 
-    @staticmethod
-    def _bigger(font: QFont, factor: float, bold: bool = False) -> QFont:
-        font = QFont(font)
-        font.setPointSizeF(font.pointSizeF() * factor)
-        font.setBold(bold)
-        return font
-
     def retranslate(self) -> None:
         self.setWindowTitle(_("Recharge"))
-        self.search_caption.setText(_("Room, name, student or account number:"))
-        self.search.setPlaceholderText(_("e.g. 3-204 or 20240001"))
+        self.finder.retranslate()
         self.details.setTitle(_("Account"))
         self.payment.setTitle(_("Payment"))
         for key, text in (("room", N_("Room")), ("account", N_("Account No.")),
@@ -252,48 +233,12 @@ class RechargeDialog(QDialog):
             self._show_outcome()
 
     # -- finding the account -------------------------------------------------------------------
-    def _search_now(self) -> None:
-        self._search_timer.stop()
-        self.run_search()
-        if self.results.count() and self.results.currentRow() < 0:
-            self.results.setCurrentRow(0)
-
     def run_search(self) -> None:
         """List the open accounts the search text names; one match is selected at once."""
-        text = self.search.text().strip()
-        try:
-            found = store.find_accounts(text) if text else []
-        except Exception as exc:  # a database trouble must not close the desk's dialog
-            self.found.setText(error_text(exc, "account search"))
-            return
-        people = self._occupants_by_node()
-        keep = self.account.id if self.account else None
-        self.results.blockSignals(True)
-        self.results.clear()
-        selected = None
-        for acct in found:
-            names = fmt.name_list([o.name for o in people.get(acct.node_id, [])])
-            item = QListWidgetItem(f"{acct.room}   {names}".rstrip())
-            item.setData(ACCOUNT_ROLE, acct)
-            item.setToolTip(acct.number)
-            self.results.addItem(item)
-            if acct.id == keep:
-                selected = item
-        self.results.blockSignals(False)
-        n = len(found)
-        self.found.setText((ngettext("{n} found", "{n} found", n).format(n=n) if n
-                            else _("Nothing found")) if text else "")
-        if selected is None and len(found) == 1:
-            selected = self.results.item(0)
-        self.results.setCurrentItem(selected)
-        if selected is None:
-            self._select(None)
-
-    def _on_result_changed(self, item: QListWidgetItem | None, _prev=None) -> None:
-        self._select(item.data(ACCOUNT_ROLE) if item is not None else None)
+        self.finder.run_search()
 
     def _select(self, account: AccountRecord | None) -> None:
-        if self.result is not None:
+        if self.result is not None or self.booking:
             return  # the booked account stays on screen until "New recharge"
         self.account = account
         self._show_account(account)
@@ -301,21 +246,15 @@ class RechargeDialog(QDialog):
 
     def select_account(self, account_id: int) -> None:
         """Show ``account_id`` (from a room's panel: "Recharge this room")."""
-        acct = store.get_account(account_id)
+        acct = queries.account(self.ctx.session.operator, account_id)
         if acct is not None:
             self.search.setText(acct.room)
             self.run_search()
 
-    @staticmethod
-    def _occupants_by_node() -> dict[int, list]:
-        out: dict[int, list] = {}
-        for o in campus.current_occupants():
-            out.setdefault(o.node_id, []).append(o)
-        return out
-
     # -- showing the account -------------------------------------------------------------------
     def _show_account(self, acct: AccountRecord | None) -> None:
         blank = fmt.NONE
+        self.overview = None
         if acct is None:
             for w in (self.room, self.account_no, self.mode, self.people, self.balance,
                       self.meter):
@@ -324,17 +263,21 @@ class RechargeDialog(QDialog):
             self.use_total.setText("")
             self.txn_table.setRowCount(0)
             return
+        try:
+            room = queries.room_overview(self.ctx.session.operator, acct.node_id)
+        except Exception as exc:  # keep the desk's dialog open on a database trouble
+            self.meter.setText(error_text(exc, "room overview"))
+            return
+        self.overview = room
         self.room.setText(acct.room)
         self.account_no.setText(acct.number)
         self.mode.setText(_(MODE_TEXT.get(acct.mode, acct.mode)))
-        people = self._occupants_by_node().get(acct.node_id, [])
         self.people.setText(fmt.name_list([f"{o.name} ({o.person_no})" if o.person_no
-                                           else o.name for o in people]) or blank)
-        self.balance.setText(fmt.money(ledger.balance(acct.id)))
-        meters = store.meters_of_node(acct.node_id)
-        self.meter.setText(meter_text(acct, [m[0] for m in meters]))
-        fill_use(self.use_table, self.use_total, [m[0] for m in meters])
-        fill_txns(self.txn_table, acct.id)
+                                           else o.name for o in room.occupants]) or blank)
+        self.balance.setText(fmt.money(room.balance_cents))
+        self.meter.setText(meter_text(room))
+        fill_use(self.use_table, self.use_total, room)
+        fill_txns(self.txn_table, room.bookings)
 
     # -- the amount ----------------------------------------------------------------------------
     def _check_amount(self, cents: int) -> int:
@@ -351,7 +294,7 @@ class RechargeDialog(QDialog):
         return str(self.method.currentData())
 
     def _update_buttons(self) -> None:
-        done = self.result is not None
+        done = self.result is not None or self.booking
         self.confirm_button.setEnabled(not done and not self.blocked and self.account is not None
                                        and self.amount.cents() is not None)
         self.print_button.setEnabled(done)
@@ -377,28 +320,30 @@ class RechargeDialog(QDialog):
             QMessageBox.StandardButton.No)
         return answer == QMessageBox.StandardButton.Yes
 
-    def confirm(self) -> RechargeResult | None:
-        """Book the recharge shown on the form; returns the result (None when not booked)."""
-        if self.result is not None or self.blocked or self.account is None:
-            return None
+    def confirm(self) -> bool:
+        """Book the recharge shown on the form (off the UI thread); False when nothing was
+        started. ``recharged`` carries the result once booked."""
+        if self.result is not None or self.booking or self.blocked or self.account is None:
+            return False
         verdict = self.amount.verdict()
         if verdict.cents is None:
             self.amount_message.setText(verdict.message or _("enter an amount"))
-            return None
+            return False
         cents, account = verdict.cents, self.account
         if cents > self.confirm_above_cents and not self.confirm_large(cents):
             self.amount_message.setText(_("Not booked: the large amount was not confirmed."))
-            return None
-        self.confirm_button.setEnabled(False)  # no second booking while this one runs
-        try:
-            result = recharge(account.id, cents, self.method_code(), self.operator,
-                              maximum=self.maximum_cents)
-        except Exception as exc:
-            self.blocked = not isinstance(exc, UserFacingError)
-            self._show_failure(exc)
-            self._show_account(account)  # the bookings list tells whether anything was booked
-            self._update_buttons()
-            return None
+            return False
+        self.booking = True  # no second booking while this one runs
+        self._update_buttons()
+        operator, method, maximum = self.ctx.session.operator, self.method_code(), \
+            self.maximum_cents
+        self.runner.run(lambda: recharge(operator, account.id, cents, method, maximum=maximum),
+                        title=_("Recharge"), parent=self, on_done=self._booked,
+                        on_error=lambda exc: self._failed(exc, account))
+        return True
+
+    def _booked(self, result: RechargeResult) -> None:
+        self.booking = False
         log.info("recharge %s: %s to %s by %s (%s), receipt %s", result.txn_id,
                  format_cents(result.amount_cents), result.room, result.operator,
                  result.method, receipt_number(result.receipt_no))
@@ -408,13 +353,20 @@ class RechargeDialog(QDialog):
         self.refresh_delivery()
         if self.state not in FINAL_STATES:
             self.delivery_timer.start()
-        self._show_account(account)
+        if self.account is not None:
+            self._show_account(self.account)
         self._update_buttons()
         self.recharged.emit(result)
-        return result
 
-    def _show_failure(self, exc: Exception) -> None:
-        self.outcome.setStyleSheet("color: #c62828;")
+    def _failed(self, exc: BaseException, account: AccountRecord) -> None:
+        self.booking = False
+        self.blocked = not isinstance(exc, UserFacingError)
+        self._show_failure(exc)
+        self._show_account(account)  # the bookings list tells whether anything was booked
+        self._update_buttons()
+
+    def _show_failure(self, exc: BaseException) -> None:
+        self.outcome.setStyleSheet(ERROR_STYLE)
         if isinstance(exc, UserFacingError):
             self.outcome.setText(_("Not booked: {reason}").format(reason=exc))
         else:
@@ -478,14 +430,12 @@ class RechargeDialog(QDialog):
         self.outcome.setText("")
         self.amount.clear()
         self.amount_message.setText("")
-        self.search.clear()
-        self.results.clear()
-        self.found.setText("")
+        self.finder.clear()
         self._show_account(None)
         self._update_buttons()
         self.search.setFocus()
 
     def done(self, r: int) -> None:
         self.delivery_timer.stop()
-        self._search_timer.stop()
+        self.finder.stop()
         super().done(r)

@@ -26,12 +26,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.core.changes import Changes
 from app.core.live import LiveBatch, MeterLive
 from app.i18n import N_, _, ngettext
 from app.ui import fmt
 from app.ui.context import AppContext
 from app.ui.icons import state_icon
-from app.ui.live_store import LOW_BALANCE_CENTS, STATE_ORDER, meter_state
+from app.ui.live_store import LOW_BALANCE_CENTS, STATE_ORDER, MeterState, meter_state
 
 SORT_ROLE = Qt.ItemDataRole.UserRole + 2
 NODE_ID_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -41,15 +42,17 @@ _MISSING = -math.inf  # unknown values sort below every number
 
 COLUMNS = (
     ("room", N_("Room")), ("occupants", N_("Occupants")), ("state", N_("State")),
-    ("voltage", N_("Voltage")), ("current", N_("Current")), ("power", N_("Power")),
+    ("balance", N_("Balance")), ("voltage", N_("Voltage")), ("current", N_("Current")),
+    ("power", N_("Power")),
     ("power_factor", N_("PF")), ("frequency", N_("Frequency")), ("energy", N_("Energy")),
-    ("money", N_("Money")), ("relay", N_("Relay")), ("read_at", N_("Last read")),
+    ("money", N_("Meter money")), ("relay", N_("Relay")), ("read_at", N_("Last read")),
 )
 COL = {key: i for i, (key, _caption) in enumerate(COLUMNS)}
 _TEXT_COLUMNS = {COL["room"], COL["occupants"], COL["state"], COL["relay"]}
-_ATTR = {"voltage": "voltage_v", "current": "current_a", "power": "power_w",
+#: Each value column's MeterValues attribute.
+_ATTR = {"voltage": "voltage_v", "current": "current_a", "power": "active_power_w",
          "power_factor": "power_factor", "frequency": "frequency_hz", "energy": "energy_wh",
-         "money": "money_cents", "read_at": "read_at"}
+         "money": "remaining_money_cents", "read_at": "read_at"}
 _FORMAT = {"voltage": fmt.volts, "current": fmt.amps, "power": fmt.watts,
            "power_factor": fmt.power_factor, "frequency": fmt.hertz, "energy": fmt.kwh,
            "money": fmt.money, "read_at": fmt.clock}
@@ -96,6 +99,15 @@ class RoomTableModel(QAbstractTableModel):
             return _(COLUMNS[section][1])
         return None
 
+    def balance(self, row: int) -> int | None:
+        """The room's ledger balance (None: no open account)."""
+        account = self.ctx.balances.get(self.rows[row][0])
+        return account.balance_cents if account is not None else None
+
+    def _state(self, row: int) -> MeterState:
+        account = self.ctx.balances.get(self.rows[row][0])
+        return meter_state(self.live(row), account.balance_cents if account else None)
+
     def live(self, row: int) -> MeterLive | None:
         meter_id = self.rows[row][1]
         return self.ctx.store.meter(meter_id) if meter_id is not None else None
@@ -109,17 +121,21 @@ class RoomTableModel(QAbstractTableModel):
         if role == SORT_ROLE:
             return self._sort_value(row, col)
         if role == Qt.ItemDataRole.DecorationRole and col == COL["room"]:
-            return state_icon(meter_state(self.live(row)))
+            return state_icon(self._state(row))
         if role == Qt.ItemDataRole.TextAlignmentRole and col not in _TEXT_COLUMNS:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.ForegroundRole:
+            balance = self.balance(row)
+            if col == COL["balance"] and balance is not None and balance < LOW_BALANCE_CENTS:
+                return _WARN
             live = self.live(row)
             if live is None or not live.online:
                 return _GREY
-            if col == COL["money"] and live.money_cents is not None \
-                    and live.money_cents < LOW_BALANCE_CENTS:
+            v = live.values
+            if v is not None and col == COL["money"] and v.remaining_money_cents is not None \
+                    and v.remaining_money_cents < LOW_BALANCE_CENTS:
                 return _WARN
-            if col == COL["relay"] and live.relay_closed is False:
+            if v is not None and col == COL["relay"] and v.relay_closed is False:
                 return _WARN
         if role == NODE_ID_ROLE:
             return self.rows[row][0]
@@ -133,14 +149,16 @@ class RoomTableModel(QAbstractTableModel):
             return node.code or node.name
         if key == "occupants":
             return self._occupants[row]
+        if key == "balance":
+            return fmt.money(self.balance(row))
         live = self.live(row)
         if key == "state":
-            return _(meter_state(live).value) if meter_id is not None else _("no meter")
-        if live is None:
+            return _(self._state(row).value) if meter_id is not None else _("no meter")
+        if live is None or live.values is None:
             return fmt.NONE
         if key == "relay":
-            return fmt.relay(live, with_mode=False)  # keep power shows in the state
-        return _FORMAT[key](getattr(live, _ATTR[key]))
+            return fmt.relay(live.values, with_mode=False)  # keep power shows in the state
+        return _FORMAT[key](getattr(live.values, _ATTR[key]))
 
     def _sort_value(self, row: int, col: int):
         key = COLUMNS[col][0]
@@ -148,18 +166,29 @@ class RoomTableModel(QAbstractTableModel):
             return self._order[row]
         if key == "occupants":
             return self._occupants[row]
+        if key == "balance":
+            return _num(self.balance(row))
         live = self.live(row)
         if key == "state":  # most urgent first
-            return float(STATE_ORDER[meter_state(live)])
-        if live is None:
+            return float(STATE_ORDER[self._state(row)])
+        if live is None or live.values is None:
             return _MISSING
         if key == "relay":
-            return _MISSING if live.relay_closed is None else float(live.relay_closed)
-        return _num(getattr(live, _ATTR.get(key, "read_at")))
+            v = live.values
+            return _MISSING if v.relay_closed is None else float(v.relay_closed)
+        return _num(getattr(live.values, _ATTR.get(key, "read_at")))
 
     def apply(self, batch: LiveBatch) -> int:
         """Repaint the rows of the meters in ``batch``, in contiguous runs."""
-        rows = sorted(r for m in batch.meters for r in self.row_of_meter.get(m.meter_id, ()))
+        return self._repaint(sorted(r for m in batch.meters
+                                    for r in self.row_of_meter.get(m.meter_id, ())))
+
+    def on_changes(self, changes: Changes) -> int:
+        """Repaint the rows of the rooms an act changed (their balance, their state)."""
+        return self._repaint(sorted(r for r, (node_id, _m) in enumerate(self.rows)
+                                    if node_id in changes.nodes))
+
+    def _repaint(self, rows: list[int]) -> int:
         if not rows:
             return 0
         last = len(COLUMNS) - 1
@@ -184,7 +213,8 @@ class RoomTableModel(QAbstractTableModel):
             live = self.ctx.store.meter(meter_id)
             if live is not None and live.online:
                 online += 1
-                power += live.power_w or 0.0
+                if live.values is not None:
+                    power += live.values.active_power_w or 0.0
         return online, total, power
 
 
@@ -256,4 +286,10 @@ class RoomTable(QWidget):
 
     def on_batch(self, batch: LiveBatch) -> None:
         if self.model.apply(batch):
+            self._update_summary()
+
+    def on_changes(self, changes: Changes) -> None:
+        if changes.campus and self.node_id:
+            self.model.set_node(self.node_id)
+        elif self.model.on_changes(changes):
             self._update_summary()

@@ -2,25 +2,34 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import signal
 import sys
 from pathlib import Path
 
 from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtWidgets import QApplication, QDialog, QMessageBox
 
+from app.core import operators, queries
+from app.core.operators import Operator
+from app.core.station import open_station, release_connection
 from app.errors import UserFacingError
 from app.i18n import _
-from app.paths import data_dir, default_key_file, demo_db
-from app.storage.db import close_database
+from app.paths import data_dir, demo_db
 from app.ui import settings
 from app.ui.app import configure_application
 from app.ui.context import AppContext, build_context
 from app.ui.language import apply_language
+from app.ui.runner import OperationRunner
 from app.ui.settings import UiSettings
+from app.views.password_dialogs import ChangePasswordDialog, FirstAdministratorDialog
+from app.views.sign_in import SignInDialog
 
 log = logging.getLogger("voltkeeper.ui")
+
+#: ``--demo`` signs in as this demo operator, without a password.
+DEMO_ADMINISTRATOR = "admin"
 
 
 def default_database(ui: UiSettings) -> Path:
@@ -29,25 +38,30 @@ def default_database(ui: UiSettings) -> Path:
 
 
 def run_gui(db: Path | None = None, demo: bool = False, language: str | None = None) -> int:
-    """Open the campus window; with ``demo``, on the demo campus with its simulator beside."""
+    """Open the campus window; with ``demo``, on the demo campus (its simulator already runs).
+
+    The database is checked first (a damaged one is refused with what to do); then someone
+    signs in: the demo's administrator at once, the station's first administrator on the very
+    first start, otherwise an operator with their password (an initial password is changed
+    before the window opens)."""
     app = QApplication.instance() or QApplication(sys.argv)
     configure_application(app)
     ui = UiSettings()
     apply_language(language or ui.get(settings.LANGUAGE))
-    simulator = None
     ctx: AppContext | None = None
     try:
-        if demo:
-            from app.simulator.process import SimulatorProcess, ensure_demo_database
-
-            db_path = demo_db()
-            simulator = SimulatorProcess(ensure_demo_database(db_path), default_key_file())
-            simulator.start()
+        if demo:  # the command line made the demo campus and started its simulator
+            db_path = db if db is not None else demo_db()
         else:
             db_path = db if db is not None else default_database(ui)
             if db is not None:
                 ui.set(settings.DATABASE, str(db))
-        ctx = build_context(db_path, ui, demo=demo)
+        open_station(db_path)
+        runner = OperationRunner()
+        operator = sign_in_at_start(runner, demo)
+        if operator is None:
+            return 0
+        ctx = build_context(db_path, ui, operator, demo=demo, runner=runner)
         from app.views.main_window import MainWindow
 
         window = MainWindow(ctx)
@@ -66,10 +80,28 @@ def run_gui(db: Path | None = None, demo: bool = False, language: str | None = N
     finally:
         if ctx is not None:
             ctx.close()
-        if simulator is not None:
-            simulator.stop()
-        close_database()
+        release_connection()
 
+
+def sign_in_at_start(runner: OperationRunner, demo: bool) -> Operator | None:
+    """Who works at this window; None when they gave up (the window does not open)."""
+    if demo:
+        return operators.demo_sign_in(DEMO_ADMINISTRATOR)
+    if not operators.has_operators():
+        first = FirstAdministratorDialog(runner)
+        if first.exec() != QDialog.DialogCode.Accepted:
+            return None
+        return first.result_value  # type: ignore[return-value]
+    dialog = SignInDialog(runner, campus=queries.campus_name())
+    if dialog.exec() != QDialog.DialogCode.Accepted or dialog.operator is None:
+        return None
+    operator = dialog.operator
+    if operator.must_change_password:
+        change = ChangePasswordDialog(runner, operator, forced=True)
+        if change.exec() != QDialog.DialogCode.Accepted:
+            return None
+        operator = dataclasses.replace(operator, must_change_password=False)
+    return operator
 
 
 def _quit_on_signals(app: QApplication) -> None:

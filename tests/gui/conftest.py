@@ -5,11 +5,13 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from PySide6.QtWidgets import QApplication
 
+from app.drivers.meter_values import MeterValues
 from app.simulator import start_simulator
 from app.simulator.demo_campus import create_demo_campus
 from app.storage import campus, readings
@@ -22,6 +24,7 @@ from app.ui.language import apply_language
 from app.ui.settings import UiSettings
 from app.ui.workers import running_threads
 from app.views.main_window import MainWindow
+from tests.helpers import operator
 
 
 @pytest.fixture(autouse=True)
@@ -66,12 +69,13 @@ def store_readings(power_of: Callable[[int], float] | None = None, seed: int = 7
     outcomes = []
     for i, m in enumerate(campus.meters()):
         power = power_of(i) if power_of else rng.choice([0.0, 35.0, 120.0, 860.0, 1500.0])
-        outcomes.append(PollOutcome(m.id, now, True, sample=True, latest={
-            "read_at": now, "voltage_v": 218 + rng.random() * 6, "current_a": power / 220,
-            "power_w": power, "power_factor": 0.9 + rng.random() * 0.1, "frequency_hz": 50.0,
-            "energy_wh": rng.randrange(10**6), "money_cents": rng.randrange(-500, 30_000),
-            "relay_closed": rng.random() > 0.05,
-            "control_mode": "keep_power" if rng.random() < 0.03 else "auto", "flags": ""}))
+        outcomes.append(PollOutcome(m.id, now, True, sample=True, values=MeterValues(
+            read_at=now, voltage_v=218 + rng.random() * 6, current_a=power / 220,
+            active_power_w=power, power_factor=0.9 + rng.random() * 0.1, frequency_hz=50.0,
+            energy_kwh=Decimal(rng.randrange(10**6)).scaleb(-3),
+            remaining_money_cents=rng.randrange(-500, 30_000),
+            relay_closed=rng.random() > 0.05,
+            control_mode="keep_power" if rng.random() < 0.03 else "auto")))
     readings.write_batch(outcomes, [BusOutcome(b.id, "polling", 0.8, now, "", 27, 27)
                                     for b in campus.buses()])
 
@@ -82,9 +86,10 @@ def open_window(qtbot, ui_settings):
     opened: list[tuple[MainWindow, AppContext]] = []
 
     def _open(db: Path, *, start: bool = False, settings: UiSettings | None = None,
-              check_interval_s: float = 10.0) -> MainWindow:
-        ctx = build_context(db, settings or ui_settings, feed_interval_s=0.5,
-                            check_interval_s=check_interval_s)
+              check_interval_s: float = 10.0, role: str = "administrator",
+              name: str | None = None) -> MainWindow:
+        ctx = build_context(db, settings or ui_settings, operator(role, name),
+                            feed_interval_s=0.5, check_interval_s=check_interval_s)
         window = MainWindow(ctx)
         qtbot.addWidget(window)
         window.resize(1280, 800)

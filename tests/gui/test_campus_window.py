@@ -131,12 +131,13 @@ def test_language_switch_shows_chinese(open_window, seed_campus, ui_settings, sh
     window.language_actions[language].trigger()
     assert window.panel.captions["voltage"].text() == "电压"
     assert window.panel.captions["money"].text() == "剩余金额"
-    assert window.settings_menu.title().startswith("设置")
+    assert window.menus["settings"].title().startswith("设置")
     assert window.buses_label.text().startswith("总线")
     assert ui_settings.get(ui_options.LANGUAGE) == language
     shoot(window, "gui_zh_CN_room")
     window.tree.select_node(window.ctx.index.exact("1号宿舍楼"))
-    assert window.table.model.headerData(COL["money"], Qt.Orientation.Horizontal) == "金额"
+    assert window.table.model.headerData(COL["money"], Qt.Orientation.Horizontal) == "表内金额"
+    assert window.table.model.headerData(COL["balance"], Qt.Orientation.Horizontal) == "余额"
     shoot(window, "gui_zh_CN_building")
     window.language_actions["en"].trigger()
     assert window.panel.captions["voltage"].text() == "Voltage"

@@ -29,8 +29,10 @@ def test_a_good_recharge_updates_the_rooms_panel(qtbot, live_campus, open_window
     qtbot.waitUntil(lambda: dialog.account is not None, timeout=5_000)
     assert dialog.account.room == "1-101"  # opened on the selected room
     dialog.amount.setText("100")
-    result = dialog.confirm()
-    assert result is not None and result.amount_cents == 100_00
+    with qtbot.waitSignal(dialog.recharged, timeout=10_000) as booked:
+        assert dialog.confirm()
+    result = booked.args[0]
+    assert result.amount_cents == 100_00
     qtbot.waitUntil(lambda: dialog.state == "applied", timeout=30_000)
     # the meter uses a little while we wait (meter time runs 60 x): allow five yuan of use
     qtbot.waitUntil(lambda: _yuan(panel.values["money"].text()) >= before + 95_00,

@@ -4,6 +4,7 @@ anything is booked, the valid rows booked in one go, the same file twice books n
 from __future__ import annotations
 
 import csv
+from types import SimpleNamespace
 
 import pytest
 from openpyxl import Workbook
@@ -14,8 +15,13 @@ from app.core import accounts
 from app.storage import campus, ledger
 from app.storage.db import close_database, open_database
 from app.storage.models import LedgerTxn
+from app.ui.runner import OperationRunner
+from app.ui.session import Session
 from app.ui.workers import running_threads
 from app.views.import_dialog import ROW_COLOR, ImportDialog
+from tests.helpers import operator
+
+ADMIN = operator()
 
 
 @pytest.fixture
@@ -28,7 +34,7 @@ def rooms(tmp_path):
         node = campus.add_node(root, "room", code, code)
         campus.add_meter(bus, i + 1, "acrel-ddsy1352", f"31000000100{i}", node)
         campus.add_occupant(node, f"学生{i}", f"2024000{i}")
-        ids[code] = accounts.open_account(node, "desk", mode="station")
+        ids[code] = accounts.open_account(ADMIN, node, mode="station").account.id
     yield ids
     assert running_threads() == []
     close_database()
@@ -41,7 +47,8 @@ def _csv(path, rows):
 
 
 def _dialog(qtbot) -> ImportDialog:
-    dlg = ImportDialog(operator="finance")
+    ctx = SimpleNamespace(runner=OperationRunner(), session=Session(operator("finance")))
+    dlg = ImportDialog(ctx)
     dlg.alerts = []
     dlg.alert = dlg.alerts.append
     qtbot.addWidget(dlg)
@@ -173,10 +180,10 @@ def test_cancelling_a_booking_books_nothing(qtbot, rooms, tmp_path):
     dlg = _dialog(qtbot)
     preview = _load(qtbot, dlg, f)
     assert len(preview.valid) == 600
-    with qtbot.waitSignal(dlg._job_done, timeout=20000):
+    with qtbot.waitSignal(dlg.cancelled, timeout=20000):
         dlg.book()
         # the operator presses Cancel while the rows are being booked
-        dlg._progress.findChild(QPushButton).click()
+        dlg.job.dialog.findChild(QPushButton).click()
     assert dlg.status.text() == "The import was cancelled; nothing was booked."
     assert LedgerTxn.select().count() == 0 and ledger.balance(rooms["1-101"]) == 0
     assert dlg.book_button.isEnabled() and not dlg.busy

@@ -88,7 +88,7 @@ def test_window_follows_the_serve_process(qtbot, live_campus, open_window, shoot
     try:
         qtbot.waitUntil(lambda: (h := lease.holder()) is not None and h.pid == serve.pid,
                         timeout=30_000)
-        qtbot.waitUntil(lambda: any(r["online"] for r in readings.latest()), timeout=15_000)
+        qtbot.waitUntil(lambda: any(r.online for r in readings.latest()), timeout=15_000)
         window = open_window(db, start=True, check_interval_s=0.5)
         source = window.ctx.source
         assert not source.polling and source.holder is not None

@@ -8,12 +8,15 @@ import shutil
 import subprocess
 import time
 from datetime import date, timedelta
+from decimal import Decimal
+from types import SimpleNamespace
 
 import pytest
 from PySide6.QtCore import Qt
 
 from app.core import accounts
 from app.core.recharge import recharge
+from app.drivers.meter_values import MeterValues
 from app.storage import accounts as store
 from app.storage import campus, ledger, readings
 from app.storage.db import close_database, open_database
@@ -21,7 +24,12 @@ from app.storage.models import LedgerTxn, database
 from app.storage.readings import PollOutcome
 from app.ui.language import apply_language
 from app.ui.receipt import receipt_lines, receipt_pdf
+from app.ui.runner import OperationRunner
+from app.ui.session import Session
 from app.views.recharge_dialog import RechargeDialog
+from tests.helpers import operator
+
+ADMIN = operator()
 
 CAMPUS = "湘塘校区"
 
@@ -41,24 +49,32 @@ def desk(tmp_path):
         meters[code] = campus.add_meter(bus, i + 1, "acrel-ddsy1352", f"31000000100{i}", node)
         campus.add_occupant(node, ("张伟", "李娜")[i], f"2024000{i + 1}")
         campus.add_occupant(node, ("王芳", "刘洋")[i], f"2024001{i + 1}")
-        ids[code] = accounts.open_account(node, "desk", mode=mode)
+        ids[code] = accounts.open_account(ADMIN, node, mode=mode).account.id
     now = time.time()
     days = [((date.today() - timedelta(days=n)).isoformat(), 2_000 + 350 * n) for n in range(9)]
-    readings.write_batch([PollOutcome(meters["1-101"], now, True, days=days, latest={
-        "read_at": now, "energy_wh": 1_234_567, "money_cents": 1_250, "purchase_count": 3,
-        "relay_closed": True, "control_mode": "auto", "flags": ""})])
+    readings.write_batch([PollOutcome(meters["1-101"], now, True, days=days, values=MeterValues(
+        read_at=now, energy_kwh=Decimal("1234.567"), remaining_money_cents=1_250,
+        purchase_count=3, relay_closed=True, control_mode="auto"))])
     yield ids | {"meter:1-101": meters["1-101"], "node:1-101": store.get_account(
         ids["1-101"]).node_id, "bus": bus}
     close_database()
 
 
 def _dialog(qtbot, **kw) -> RechargeDialog:
-    kw.setdefault("operator", "desk")
-    dlg = RechargeDialog(**kw)
+    ctx = SimpleNamespace(runner=OperationRunner(), session=Session(operator("cashier", "desk")))
+    dlg = RechargeDialog(ctx, **kw)
     qtbot.addWidget(dlg)
     dlg.show()
     qtbot.waitExposed(dlg)
     return dlg
+
+
+def _book(qtbot, dlg: RechargeDialog):
+    """Confirm, and wait for the booking (off the UI thread) to end: its result or None."""
+    before = dlg.result
+    with qtbot.waitSignal(dlg.runner.jobDone, timeout=10_000):
+        assert dlg.confirm()
+    return dlg.result if dlg.result is not before else None
 
 
 def _type_amount(qtbot, dlg: RechargeDialog, text: str) -> None:
@@ -81,7 +97,7 @@ def test_refuses_bad_amounts_with_a_message(qtbot, desk, text, message):
     assert not dlg.confirm_button.isEnabled()
     assert dlg.amount.cents() is None and dlg.amount.toolTip() == dlg.amount_message.text()
     qtbot.keyClick(dlg.amount, Qt.Key.Key_Return)  # Enter does not book either
-    assert dlg.confirm() is None
+    assert not dlg.confirm()
     assert LedgerTxn.select().where(LedgerTxn.kind == "recharge").count() == 0
     assert ledger.balance(desk["1-101"]) == 0
 
@@ -131,7 +147,7 @@ def test_good_recharge_books_once_and_follows_the_meter(qtbot, desk, tmp_path, a
     # nothing is booked twice: Confirm is disabled, and confirm() itself refuses
     assert not dlg.confirm_button.isEnabled() and not dlg.amount.isEnabled()
     qtbot.mouseClick(dlg.confirm_button, Qt.MouseButton.LeftButton)
-    assert dlg.confirm() is None
+    assert not dlg.confirm()
     assert LedgerTxn.select().where(LedgerTxn.kind == "recharge").count() == 1
 
     # the poller confirms the token on the meter: the dialog sees it within a second
@@ -148,7 +164,7 @@ def test_good_recharge_books_once_and_follows_the_meter(qtbot, desk, tmp_path, a
     dlg.search.setText("1-101")
     dlg.run_search()
     _type_amount(qtbot, dlg, "20.50")
-    second = dlg.confirm()
+    second = _book(qtbot, dlg)
     assert second is not None and second.receipt_no == 2
     assert ledger.balance(desk["1-101"]) == 7050
 
@@ -157,7 +173,7 @@ def test_station_account_is_booked_at_once(qtbot, desk):
     dlg = _dialog(qtbot, initial_query="1-102")
     _type_amount(qtbot, dlg, "30")
     dlg.method.setCurrentIndex(dlg.method.findData("cash"))
-    result = dlg.confirm()
+    result = _book(qtbot, dlg)
     assert result is not None and result.outbox_id is None
     assert dlg.state == "booked" and "booked" in dlg.outcome.text()
     assert not dlg.delivery_timer.isActive()
@@ -177,7 +193,7 @@ def test_large_amount_asks_again_and_no_books_nothing(qtbot, desk):
 
     _type_amount(qtbot, dlg, "500")  # at the threshold: no question
     dlg.confirm_large = lambda cents: asked.append(cents) or True
-    assert dlg.confirm() is not None and asked == [600_00]
+    assert _book(qtbot, dlg) is not None and asked == [600_00]
     assert ledger.balance(desk["1-101"]) == 500_00
 
 
@@ -186,7 +202,7 @@ def test_a_refusal_of_the_core_is_shown_and_books_nothing(qtbot, desk):
     _type_amount(qtbot, dlg, "10")
     # a second meter appears in the room: the meter-keeps-money account cannot be credited
     campus.add_meter(desk["bus"], 9, "acrel-ddsy1352", "310000001009", desk["node:1-101"])
-    assert dlg.confirm() is None
+    assert _book(qtbot, dlg) is None
     assert "Not booked" in dlg.outcome.text() and "needs one meter" in dlg.outcome.text()
     assert ledger.balance(desk["1-101"]) == 0
     assert dlg.confirm_button.isEnabled() and dlg.result is None
@@ -195,18 +211,18 @@ def test_a_refusal_of_the_core_is_shown_and_books_nothing(qtbot, desk):
 def test_an_unexpected_failure_blocks_confirm_until_reset(qtbot, desk):
     dlg = _dialog(qtbot, initial_query="1-102")
     _type_amount(qtbot, dlg, "10")
-    database.execute_sql("CREATE TEMP TRIGGER refuse BEFORE INSERT ON ledger_txn "
+    database.execute_sql("CREATE TRIGGER refuse BEFORE INSERT ON ledger_txn "
                          "BEGIN SELECT RAISE(ABORT, 'disk trouble'); END")
-    assert dlg.confirm() is None
+    assert _book(qtbot, dlg) is None
     assert "Something went wrong (IntegrityError)" in dlg.outcome.text()
-    assert dlg.blocked and not dlg.confirm_button.isEnabled() and dlg.confirm() is None
+    assert dlg.blocked and not dlg.confirm_button.isEnabled() and not dlg.confirm()
     database.execute_sql("DROP TRIGGER refuse")
     assert ledger.balance(desk["1-102"]) == 0
     dlg.reset()
     dlg.search.setText("1-102")
     dlg.run_search()
     _type_amount(qtbot, dlg, "10")
-    assert dlg.confirm() is not None and ledger.balance(desk["1-102"]) == 1000
+    assert _book(qtbot, dlg) is not None and ledger.balance(desk["1-102"]) == 1000
 
 
 def test_search_lists_several_and_waits_for_a_choice(qtbot, desk):
@@ -225,7 +241,7 @@ def _pdf_to_png(pdf, png) -> None:
 
 @pytest.mark.skipif(shutil.which("pdftoppm") is None, reason="needs poppler-utils")
 def test_receipt_pdf_and_png(qtbot, desk, tmp_path, artifacts_dir):
-    result = recharge(desk["1-101"], 12_345, "campus_card", "前台 王老师")
+    result = recharge(operator("cashier", "前台 王老师"), desk["1-101"], 12_345, "campus_card")
     pdf = receipt_pdf(result, tmp_path / "receipt.pdf")
     text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True,
                           text=True, check=True, timeout=30).stdout
@@ -251,6 +267,6 @@ def test_dialog_in_chinese(qtbot, desk, artifacts_dir):
     _type_amount(qtbot, dlg, "0")
     assert dlg.amount_message.text() == "金额必须大于零"
     _type_amount(qtbot, dlg, "88")
-    dlg.confirm()
+    _book(qtbot, dlg)
     assert "000001" in dlg.outcome.text()
     dlg.grab().save(str(artifacts_dir / "recharge_dialog_zh_CN.png"))

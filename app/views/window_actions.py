@@ -1,0 +1,179 @@
+"""What each menu action of the main window does: open the screen for it, or run its act.
+
+One function per action key of ``main_window.ACTIONS``, each taking the window. Dialogs are kept
+in ``window.dialogs`` (one of each kind open at a time) and see the context, so every act they
+do goes through the one runner.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from PySide6.QtWidgets import QDialog, QMessageBox
+
+from app.core import backup as backups
+from app.core import operators
+from app.core.operators import Operator
+from app.i18n import _
+
+if TYPE_CHECKING:
+    from app.views.main_window import MainWindow
+
+
+def _show(window: MainWindow, key: str, make) -> QDialog:
+    """Bring the dialog ``key`` to the front, making it first if needed."""
+    dialog = window.dialogs.get(key)
+    if dialog is None or not dialog.isVisible():
+        dialog = make()
+        window.dialogs[key] = dialog
+        dialog.show()
+    dialog.raise_()
+    dialog.activateWindow()
+    return dialog
+
+
+# -- who is signed in ---------------------------------------------------------------------------
+def _signed_in(window: MainWindow, operator: Operator) -> None:
+    """A new operator at this window: the initial password first, if it is one."""
+    if operator.must_change_password:
+        from app.views.password_dialogs import ChangePasswordDialog
+
+        dialog = ChangePasswordDialog(window.ctx.runner, operator, window, forced=True)
+        if dialog.exec() != QDialog.DialogCode.Accepted:
+            window.close()
+            return
+    window.ctx.session.set_operator(operator)
+    window.unlocked()
+
+
+def switch_operator(window: MainWindow) -> None:
+    ctx = window.ctx
+    if ctx.demo:
+        from app.views.sign_in import DemoOperatorDialog
+
+        chooser = DemoOperatorDialog([(o.name, o.role.value)
+                                      for o in operators.demo_operators()], window)
+        if chooser.exec() != QDialog.DialogCode.Accepted:
+            return
+        name = chooser.chosen()
+        ctx.runner.run(lambda: operators.demo_sign_in(name), title=_("Switch operator"),
+                       parent=window, on_done=lambda op: _signed_in(window, op))
+        return
+    from app.views.sign_in import SignInDialog
+
+    dialog = SignInDialog(ctx.runner, window, campus=ctx.index.campus_name(),
+                          where="window, switch operator")
+    if dialog.exec() == QDialog.DialogCode.Accepted and dialog.operator is not None:
+        _signed_in(window, dialog.operator)
+
+
+def change_password(window: MainWindow) -> None:
+    from app.views.password_dialogs import ChangePasswordDialog
+
+    ChangePasswordDialog(window.ctx.runner, window.ctx.operator, window).exec()
+
+
+def lock(window: MainWindow) -> None:
+    window.lock()
+
+
+def unlock(window: MainWindow) -> None:
+    """The lock screen: the same operator's password, or "Switch operator"."""
+    from app.views.sign_in import SignInDialog
+
+    dialog = SignInDialog(window.ctx.runner, window, locked_name=window.ctx.operator.name,
+                          campus=window.ctx.index.campus_name(), where="window, unlock")
+    window.dialogs["unlock"] = dialog
+
+    def done(result: int) -> None:
+        if result == QDialog.DialogCode.Accepted and dialog.operator is not None:
+            _signed_in(window, dialog.operator)
+        else:
+            window.close()
+
+    dialog.finished.connect(done)
+    dialog.open()
+
+
+def quit(window: MainWindow) -> None:
+    window.close()
+
+
+# -- the desk ------------------------------------------------------------------------------------
+def _selected_room(window: MainWindow) -> str:
+    """The room or shop selected in the tree (its number), or ""."""
+    node = window.tree.current_node()
+    if node and window.ctx.index.is_leaf(node):
+        record = window.ctx.index.nodes[node]
+        return record.code or record.name
+    return ""
+
+
+def recharge(window: MainWindow, query: str = "") -> None:
+    from app.views.recharge_dialog import RechargeDialog
+
+    if not query:
+        query = _selected_room(window)
+    _show(window, "recharge", lambda: RechargeDialog(window.ctx, window, initial_query=query))
+
+
+def import_payments(window: MainWindow) -> None:
+    from app.views.import_dialog import ImportDialog
+
+    _show(window, "import", lambda: ImportDialog(window.ctx, window))
+
+
+def refund(window: MainWindow) -> None:
+    _bookings(window, "refund")
+
+
+def correct(window: MainWindow) -> None:
+    _bookings(window, "correct")
+
+
+def _bookings(window: MainWindow, purpose: str) -> None:
+    from app.views.bookings_dialog import BookingsDialog
+
+    room = _selected_room(window)
+    dialog = _show(window, "bookings", lambda: BookingsDialog(window.ctx, window,
+                                                              initial_query=room))
+    dialog.focus_on(purpose)  # type: ignore[attr-defined]
+
+
+# -- the station ---------------------------------------------------------------------------------
+def tariffs(window: MainWindow) -> None:
+    from app.views.tariff_dialog import TariffDialog
+
+    _show(window, "tariffs", lambda: TariffDialog(window.ctx, window))
+
+
+def audit(window: MainWindow) -> None:
+    from app.views.audit_view import AuditView
+
+    _show(window, "audit", lambda: AuditView(window.ctx, window))
+
+
+def manage_operators(window: MainWindow) -> None:
+    from app.views.operators_dialog import OperatorsDialog
+
+    _show(window, "operators", lambda: OperatorsDialog(window.ctx, window))
+
+
+def station_settings(window: MainWindow) -> None:
+    from app.views.settings_dialog import StationSettingsDialog
+
+    _show(window, "station_settings", lambda: StationSettingsDialog(window.ctx, window))
+
+
+def backup(window: MainWindow) -> None:
+    """Back up the database now (a copy beside the daily ones), with progress."""
+    ctx = window.ctx
+    operator, db_path = ctx.operator, ctx.db_path
+
+    def done(result) -> None:
+        QMessageBox.information(window, _("Back up now"), _(
+            "The backup is made and checked: {path}").format(path=result.path))
+
+    ctx.runner.run(lambda progress: backups.backup(operator, db_path, progress=progress),
+                   title=_("Back up now"), parent=window, progress=True, on_done=done,
+                   label=_("Copying the database…"))

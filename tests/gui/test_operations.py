@@ -124,13 +124,13 @@ def test_an_initial_password_is_changed_first(qtbot, seed_campus, shoot):
 
 # -- what each role is offered -------------------------------------------------------------------
 @pytest.mark.parametrize("role, shown, hidden", [
-    ("cashier", {"recharge", "import"},
+    ("cashier", {"recharge", "import_payments"},
      {"refund", "correct", "tariffs", "manage_operators", "audit", "station_settings",
       "backup"}),
-    ("finance", {"refund", "correct", "tariffs", "audit", "import"},
+    ("finance", {"refund", "correct", "tariffs", "audit", "import_payments"},
      {"recharge", "manage_operators", "station_settings", "backup"}),
     ("maintenance", {"backup"}, {"recharge", "refund", "tariffs", "audit"}),
-    ("viewer", set(), {"recharge", "import", "refund", "correct", "tariffs", "audit",
+    ("viewer", set(), {"recharge", "import_payments", "refund", "correct", "tariffs", "audit",
                        "backup", "manage_operators"}),
     ("administrator", {"recharge", "refund", "correct", "tariffs", "audit", "manage_operators",
                        "station_settings", "backup"}, set()),
@@ -143,7 +143,7 @@ def test_the_window_offers_what_the_role_allows(open_window, seed_campus, shoot,
     for key in hidden:
         assert not window.actions_[key].isVisible(), key
     assert window.menus["desk"].menuAction().isVisible() == bool(
-        shown & {"recharge", "import", "refund", "correct"})
+        shown & {"recharge", "import_payments", "refund", "correct"})
     assert f"({operators.role_text(role)})" in window.operator_label.text()
     if role == "cashier":
         shoot(window, "window_cashier")
@@ -342,3 +342,18 @@ def test_back_up_now_from_the_window(qtbot, open_window, seed_campus, monkeypatc
     assert told and str(job.result.path) in told[0]
     last = AuditEntry.select().order_by(AuditEntry.id.desc()).first()
     assert (last.kind, last.operator) == ("backup", "maintenance")
+
+
+@pytest.mark.parametrize("key, dialog", [
+    ("recharge", "recharge"), ("import_payments", "import"), ("refund", "bookings"),
+    ("correct", "bookings"), ("tariffs", "tariffs"), ("audit", "audit"),
+    ("manage_operators", "operators"), ("station_settings", "station_settings"),
+])
+def test_each_menu_action_opens_its_screen(qtbot, open_window, seed_campus, key, dialog):
+    window = open_window(seed_campus)
+    window.actions_[key].trigger()
+    opened = window.dialogs[dialog]
+    qtbot.waitExposed(opened)
+    assert opened.isVisible()
+    window.ctx.runner.wait_all()
+    opened.close()

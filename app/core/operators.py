@@ -214,8 +214,9 @@ def sign_in(name: str, password: str, *, where: str = "window",
         row = store.operator_by_name(name)
         if row is None:
             check_password(password, _DUMMY_HASH)
-            audit.record(name, "sign_in_failed", target=name, detail=f"{where}: unknown name",
-                         t=now)
+            # not the text itself: a password typed into the name field must not be kept
+            audit.record("?", "sign_in_failed", target="?",
+                         detail=f"{where}: unknown name ({len(name)} characters)", t=now)
             refusal = SignInFailed(_("wrong name or password"))
         elif row.disabled:
             audit.record(name, "sign_in_failed", target=name, detail=f"{where}: disabled", t=now)

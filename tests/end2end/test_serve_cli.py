@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import free_port_base
+from app.storage.backup import check_file
+from tests.helpers import free_port_base, ledger_rows
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 MAIN = str(ROOT / "main.py")
@@ -94,6 +95,13 @@ def test_serve_status_recharge_and_standby(tmp_path, env):
         nobody = _run(["recharge", "--db", str(db), "--room", "9-999", "--amount", "1",
                        "--method", "cash", "--operator", "cashier"], env)
         assert nobody.returncode == 1 and "no open account" in nobody.stderr
+        # a backup while serve polls and writes: a consistent, checked copy whose books balance
+        copy = _run(["backup", "--db", str(db), "--to", str(tmp_path / "copies")], env)
+        assert copy.returncode == 0, copy.stderr
+        (made,) = (tmp_path / "copies").glob("*.db")
+        assert check_file(made) == []
+        txns, entries = ledger_rows(made)
+        assert any(t[2] == "recharge" for t in txns) and sum(e[4] for e in entries) == 0
     finally:
         for p in (standby, serve):
             if p is not None:

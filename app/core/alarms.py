@@ -27,6 +27,13 @@ TEMPLATES = {
     "reconciliation": N_("meter money {meter_money} differs from the ledger {ledger} by "
                          "{diff}: possible tampering or theft"),
     "backup_failed": N_("the daily backup of {db} failed: {error}"),
+    "bad_reading": N_("meter {meter} sent a value that cannot be right ({point}: {value}); "
+                      "it was left out and the meter's other values kept"),
+    "documented_missing": N_("meter {meter} refuses registers its maker documents ({points}): "
+                             "is it the model its profile says?"),
+    "account_mode": N_("meter {meter} has no recharge token registers ({missing}): account "
+                       "{account} now keeps its money at the station (trip at zero, close on "
+                       "recharge); {tokens} waiting token(s) settled at the station"),
 }
 
 

@@ -24,7 +24,7 @@ class MeterLive:
 @dataclass(frozen=True)
 class BusLive:
     bus_id: int
-    state: str  # idle, polling, down, standby
+    state: str  # idle, polling, down, error (its thread failed: see error), standby
     last_cycle_s: float | None = None
     last_cycle_at: float | None = None
     error: str = ""

@@ -7,17 +7,24 @@ the token is applied, whether this attempt or an earlier one (whose reply was lo
 a resent token is refused by the meter as replayed. Items of one meter go in order, because each
 token's purchase count must be the meter's next. (This assumes VoltKeeper is the only seller:
 a recharge made on the meter by another tool between two attempts would be taken for ours.)
+
+A meter that refuses the token registers (a stock meter: they are VoltKeeper's own) is never
+sent a token: the poller holds its tokens back, a refused token write is learned as the meter
+lacking the token register, and the station moves the account to station-kept money
+(``core/accounts.settle_meters_without_tokens``), which settles the tokens still waiting.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 
 from app.core.alarms import raise_alarm
+from app.drivers.capability import MISSING_CODES, MeterCapability
 from app.drivers.modbus_link import ModbusLink
 from app.drivers.profile import MeterProfile
 from app.drivers.token import MasterKey, TokenStatus, make_token
-from app.errors import DriverError, LinkDown
+from app.errors import DriverError, LinkDown, MeterException
 from app.storage import accounts as store
 from app.storage.accounts import OutboxItem
 
@@ -41,11 +48,11 @@ class OutboxDelivery:
         return out
 
     def deliver(self, link: ModbusLink, unit: int, profile: MeterProfile, serial: str,
-                item: OutboxItem) -> str:
+                item: OutboxItem, capability: MeterCapability | None = None) -> str:
         """Try one item; returns its state afterwards. LinkDown propagates (the bus is down)."""
         try:
             if item.action == "recharge":
-                state, error = self._recharge(link, unit, profile, serial, item)
+                state, error = self._recharge(link, unit, profile, serial, item, capability)
             elif item.action in CONTROL_EXPECT:
                 link.control(unit, profile, item.action)
                 mode = link.read_points(unit, profile, ["control_mode"])["control_mode"]
@@ -67,12 +74,17 @@ class OutboxDelivery:
         return state
 
     def _recharge(self, link: ModbusLink, unit: int, profile: MeterProfile, serial: str,
-                  item: OutboxItem) -> tuple[str, str]:
+                  item: OutboxItem, capability: MeterCapability | None) -> tuple[str, str]:
         if self.master_key is None:
             return "pending", "no master key on this station: recharges cannot be sent"
         if not profile.can("recharge"):
             return "failed", f"{profile.model} takes no recharge"
-        count = int(link.read_points(unit, profile, ["purchase_count"])["purchase_count"])
+        if capability is not None and capability.lacks_recharge(profile):
+            return "pending", "the meter has no token registers: the station keeps the money"
+        read = link.read_points(unit, profile, ["purchase_count"])
+        if read.get("purchase_count") is None:
+            return "pending", "the meter sent no usable purchase count"
+        count = int(read["purchase_count"])
         if item.purchase_count is not None and count >= item.purchase_count:
             # sent before (the reply or our record of it was lost): the meter has it
             return "applied", ""
@@ -84,8 +96,18 @@ class OutboxDelivery:
             item = store.outbox_item(item.id)  # type: ignore[assignment]
             assert item is not None and item.purchase_count is not None
         token = make_token(self.master_key, serial, item.amount_cents, item.purchase_count)
-        link.control(unit, profile, "recharge", token)
+        try:
+            link.control(unit, profile, "recharge", token)
+        except MeterException as exc:
+            if capability is None or exc.code not in MISSING_CODES:
+                raise
+            capability.refuse(profile.controls["recharge"].point, time.time())
+            log.warning("meter %s refuses the token register (%s): no token is sent to it",
+                        unit, exc)
+            return "pending", "the meter has no token register: the station keeps the money"
         back = link.read_points(unit, profile, ["purchase_count", "token_status"])
+        if back.get("purchase_count") is None or back.get("token_status") is None:
+            return "pending", "the meter sent no usable purchase count or token status"
         if int(back["purchase_count"]) >= item.purchase_count:
             return "applied", ""
         status = TokenStatus(int(back["token_status"]))

@@ -11,6 +11,12 @@ dead bus cannot stall anything else.
 * A control command jumps the queue: it runs before the next meter's poll, not after the
   cycle, and is confirmed by reading the meter back.
 * A bus whose port or gateway fails retries with back-off and reports ``down``.
+* Meters as they come: each meter's ``MeterCapability`` (what it refuses, learned by reading,
+  stored by the writer) is read around; a value the meter sends that cannot be right is left
+  out and counted (``PollOutcome.bad_values``), the rest of the read kept. A meter that lacks
+  the token registers is never sent a token.
+* ``run`` is restartable: the reading service runs it under a ``Supervisor``, which reports the
+  bus as ``error`` (``report_state``) while an unexpected exception keeps it from polling.
 """
 
 from __future__ import annotations
@@ -24,11 +30,21 @@ from dataclasses import dataclass, field
 
 from app.core.energy import EnergyAccount
 from app.core.outbox import OutboxDelivery
+from app.core.supervisor import SupervisorState
+from app.drivers.capability import MeterCapability
 from app.drivers.meter_values import MeterValues
-from app.drivers.modbus_link import LinkConfig, ModbusLink
+from app.drivers.modbus_link import LinkConfig, MeterRead, ModbusLink
 from app.drivers.profile import MeterProfile
-from app.errors import CrcError, DriverError, LinkDown, MeterException, NoResponse
+from app.errors import (
+    CrcError,
+    DriverError,
+    LinkDown,
+    MeterException,
+    NoResponse,
+    NotSupported,
+)
 from app.storage.campus import BusRecord, MeterRecord
+from app.storage.capabilities import CapabilityUpdate
 from app.storage.readings import SAMPLE_EVERY_S, BusOutcome, PollOutcome
 
 log = logging.getLogger("voltkeeper.polling")
@@ -38,6 +54,10 @@ PROBE_BACKOFF_START_S = 10.0
 PROBE_BACKOFF_MAX_S = 300.0
 LINK_BACKOFF_MAX_S = 60.0
 SLOW_POINTS_EVERY_S = 600.0
+#: A bad value from a meter is logged (and kept as an event) at most this often per point.
+BAD_VALUE_LOG_EVERY_S = 3600.0
+#: Booking events that mean another meter may be answering now: learn it from scratch.
+REPLACED_EVENTS = ("counter_reset", "energy_jump")
 
 
 def error_kind(exc: DriverError) -> str:
@@ -64,6 +84,19 @@ class MeterSlot:
     slow_read_at: float = 0.0
     sampled_at: float = 0.0
     account: EnergyAccount = field(default_factory=EnergyAccount)
+    capability: MeterCapability = field(default_factory=MeterCapability)
+    bad_logged_at: dict[str, float] = field(default_factory=dict)  # point -> last logged
+
+
+def _supports(slot: MeterSlot, action: str) -> bool:
+    """False when the meter is known to lack what the control needs (its point; for a
+    recharge, the token registers). A control its profile lacks is the link's to refuse."""
+    control = slot.profile.controls.get(action)
+    if control is None:
+        return True
+    if action == "recharge" and slot.capability.lacks_recharge(slot.profile):
+        return False
+    return not slot.capability.lacks(slot.profile, control.point)
 
 
 @dataclass
@@ -91,7 +124,8 @@ class BusPoller:
                  link_factory: Callable[[LinkConfig], ModbusLink] = ModbusLink,
                  clock: Callable[[], float] = time.time,
                  offline_after: int = OFFLINE_AFTER,
-                 outbox: OutboxDelivery | None = None) -> None:
+                 outbox: OutboxDelivery | None = None,
+                 capabilities: dict[int, MeterCapability] | None = None) -> None:
         self.bus = bus
         self.config = LinkConfig.from_url(bus.link)
         self.sink = sink
@@ -104,12 +138,17 @@ class BusPoller:
             base = (baselines or {}).get(slot.meter.id)
             if base:
                 slot.account = EnergyAccount(*base)
+            cap = (capabilities or {}).get(slot.meter.id)
+            if cap is not None:
+                slot.capability = cap
         self._by_id = {s.meter.id: s for s in self.slots}
         self.commands: queue.Queue[Command] = queue.Queue()
         self.link: ModbusLink | None = None
         self.last_cycle_s: float | None = None
         self.cycles = 0
         self._link_backoff = 1.0
+        self._outbox_error = ""  # what went wrong delivering the outbox this cycle
+        self._outbox_traced: set[int] = set()  # items whose failure was logged in full
 
     # -- commands ------------------------------------------------------------------------------
     def has_meter(self, meter_id: int) -> bool:
@@ -135,10 +174,15 @@ class BusPoller:
                 if slot is None:
                     raise DriverError(f"meter {cmd.meter_id} is not on bus {self.bus.name}")
                 assert self.link is not None
+                if not _supports(slot, cmd.action):
+                    raise NotSupported(f"meter {cmd.meter_id} lacks the registers of "
+                                       f"{cmd.action!r}: it does not support it")
                 self.link.control(slot.meter.address, slot.profile, cmd.action, cmd.value)
-                cmd.values = self.link.read_meter(slot.meter.address, slot.profile)
+                read = self.link.read(slot.meter.address, slot.profile,
+                                      capability=slot.capability)
+                cmd.values = read.values
                 cmd.ok = True
-                self._store(slot, cmd.values, self.link.last_latency_s)
+                self._store(slot, read, self.link.last_latency_s)
             except Exception as exc:  # reported to whoever waits; never kills the bus
                 cmd.ok, cmd.error = False, str(exc)
                 log.warning("bus %s: %s on meter %s failed: %s", self.bus.name, cmd.action,
@@ -147,7 +191,8 @@ class BusPoller:
                 cmd.done.set()
 
     # -- polling -------------------------------------------------------------------------------
-    def _store(self, slot: MeterSlot, values: MeterValues, latency_s: float) -> None:
+    def _store(self, slot: MeterSlot, read: MeterRead, latency_s: float) -> None:
+        values = read.values
         now = values.read_at
         events: list[tuple[str, str]] = []
         online_changed = not slot.online or not slot.seen
@@ -165,17 +210,66 @@ class BusPoller:
             for kind, detail in booking.events:
                 log.warning("meter %s (bus %s/%s): %s: %s", slot.meter.id, self.bus.name,
                             slot.meter.address, kind, detail)
+            if any(kind in REPLACED_EVENTS for kind, _d in booking.events):
+                slot.capability.reset(slot.capability.serial)
         if values.serial and slot.meter.serial and values.serial != slot.meter.serial:
             events.append(("serial_mismatch",
                            f"meter answers with serial {values.serial}, "
                            f"expected {slot.meter.serial}"))
+        if values.serial and values.serial != slot.capability.serial:
+            if slot.capability.serial:  # another meter answers at this address
+                slot.capability.reset(values.serial)
+            else:
+                slot.capability.serial = values.serial
+                slot.capability.dirty = True
+        events.extend(self._learned_events(slot, read))
+        events.extend(self._bad_value_events(slot, read, now))
         sample = now - slot.sampled_at >= SAMPLE_EVERY_S
         if sample:
             slot.sampled_at = now
         self.sink([PollOutcome(
             meter_id=slot.meter.id, t=now, ok=True, values=values, intervals=intervals,
             days=days, latency_ms=latency_s * 1000, online=True, online_changed=online_changed,
-            events=events, sample=sample)], None)
+            events=events, sample=sample, bad_values=list(read.bad),
+            capability=self._learned(slot))], None)
+
+    def _learned(self, slot: MeterSlot) -> CapabilityUpdate | None:
+        """What to store of the meter's capability: only when it changed."""
+        cap = slot.capability
+        if not cap.dirty:
+            return None
+        cap.dirty = False
+        snap = cap.snapshot()
+        return CapabilityUpdate(snap.missing, snap.read_mode, snap.checked_at, snap.serial)
+
+    def _learned_events(self, slot: MeterSlot, read: MeterRead) -> list[tuple[str, str]]:
+        events = []
+        if read.refused:
+            documented = [n for n in read.refused if slot.profile.points[n].documented]
+            optional = [n for n in read.refused if n not in documented]
+            if documented:
+                events.append(("refused_documented", ", ".join(documented)))
+            if optional:
+                events.append(("refused", ", ".join(optional)))
+            log.warning("bus %s: meter %s (address %s) refuses %s: read without %s",
+                        self.bus.name, slot.meter.id, slot.meter.address,
+                        ", ".join(read.refused), "them" if len(read.refused) > 1 else "it")
+        if read.found:
+            events.append(("answers_again", ", ".join(read.found)))
+        return events
+
+    def _bad_value_events(self, slot: MeterSlot, read: MeterRead,
+                          now: float) -> list[tuple[str, str]]:
+        """Log each bad value (and keep it as an event) at most hourly per point."""
+        events = []
+        for name, why in read.bad:
+            if now - slot.bad_logged_at.get(name, -BAD_VALUE_LOG_EVERY_S) < BAD_VALUE_LOG_EVERY_S:
+                continue
+            slot.bad_logged_at[name] = now
+            log.warning("bus %s: meter %s (address %s) sent a bad %s: %s; left out",
+                        self.bus.name, slot.meter.id, slot.meter.address, name, why)
+            events.append(("bad_value", f"{name}: {why}"))
+        return events
 
     def _failed(self, slot: MeterSlot, exc: DriverError) -> None:
         now = self.clock()
@@ -194,7 +288,8 @@ class BusPoller:
         self.sink([PollOutcome(
             meter_id=slot.meter.id, t=now, ok=False, error_kind=error_kind(exc), error=str(exc),
             consecutive_failures=slot.consecutive_failures, online=slot.online,
-            online_changed=online_changed, events=events)], None)
+            online_changed=online_changed, events=events,
+            capability=self._learned(slot))], None)
 
     def poll_meter(self, slot: MeterSlot) -> None:
         assert self.link is not None
@@ -204,11 +299,12 @@ class BusPoller:
         now = self.clock()
         if now - slot.slow_read_at >= SLOW_POINTS_EVERY_S:
             groups = ("fast", "slow")
+        recheck = not probing and slot.capability.recheck_due(now)
         saved_config = self.link.config
         if probing:  # one try only: an offline meter must not cost its bus retries
             self.link.config = self.link.with_timeout(self.link.config.effective_timeout_s, 0)
         try:
-            values = self.link.read_meter(unit, slot.profile, groups)
+            read = self.link.read(unit, slot.profile, groups, slot.capability, recheck=recheck)
         except LinkDown:
             raise
         except DriverError as exc:
@@ -218,7 +314,7 @@ class BusPoller:
             self.link.config = saved_config
         if "slow" in groups:
             slot.slow_read_at = now
-        self._store(slot, values, self.link.last_latency_s)
+        self._store(slot, read, self.link.last_latency_s)
 
     def cycle(self) -> float:
         """Poll every meter that is online or due for a probe. Returns the cycle's seconds."""
@@ -227,18 +323,19 @@ class BusPoller:
         if not self.link.is_open:
             self.link.open()
         started = time.perf_counter()
+        self._outbox_error = ""
         pending = self._pending_outbox()
         for slot in self.slots:
             self._run_commands()
             if not slot.online and self.clock() < slot.next_probe_at:
                 continue
-            if slot.online and pending.get(slot.meter.id):
+            if slot.online and slot.seen and pending.get(slot.meter.id):
                 self._deliver(slot, pending[slot.meter.id])
             self.poll_meter(slot)
         self._run_commands()
         self.last_cycle_s = time.perf_counter() - started
         self.cycles += 1
-        self.sink([], self.bus_outcome("polling"))
+        self.sink([], self.bus_outcome("polling", self._outbox_error))
         return self.last_cycle_s
 
     def _pending_outbox(self) -> dict:
@@ -246,17 +343,38 @@ class BusPoller:
             return {}
         try:
             return self.outbox.pending([s.meter.id for s in self.slots])
-        except Exception:
+        except Exception as exc:
             log.exception("bus %s: cannot read the outbox", self.bus.name)
+            self._outbox_error = f"outbox: {type(exc).__name__}: {exc}"
             return {}
 
     def _deliver(self, slot: MeterSlot, items: list) -> None:
         """Queued recharges and controls for this meter, in order; stop at the first that
-        could not be completed (the next must not overtake it)."""
+        could not be completed (the next must not overtake it). A token waits while the meter
+        is known to lack the token registers (the station then keeps its account's money and
+        settles the token); anything unexpected stops this meter's items for this cycle and is
+        reported as the bus's error, never the bus's end."""
         assert self.link is not None and self.outbox is not None
         for item in items:
-            state = self.outbox.deliver(self.link, slot.meter.address, slot.profile,
-                                        slot.meter.serial, item)
+            if item.action == "recharge" and slot.profile.can("recharge") \
+                    and slot.capability.lacks_recharge(slot.profile):
+                return
+            try:
+                state = self.outbox.deliver(self.link, slot.meter.address, slot.profile,
+                                            slot.meter.serial, item, slot.capability)
+            except LinkDown:
+                raise
+            except Exception as exc:
+                reason = f"{type(exc).__name__}: {exc}"
+                if item.id not in self._outbox_traced:
+                    self._outbox_traced.add(item.id)
+                    log.exception("bus %s: outbox item %s (%s on meter %s) failed",
+                                  self.bus.name, item.id, item.action, slot.meter.id)
+                else:
+                    log.warning("bus %s: outbox item %s failed again: %s", self.bus.name,
+                                item.id, reason)
+                self._outbox_error = f"outbox item {item.id} (meter {slot.meter.id}): {reason}"
+                return
             if state == "pending":
                 return
 
@@ -267,8 +385,32 @@ class BusPoller:
             meters_online=sum(1 for s in self.slots if s.online and s.seen),
             meters_total=len(self.slots))
 
+    def report_state(self, state: SupervisorState) -> None:
+        """The supervisor's word on this bus's thread (called in it, between two runs): while it
+        is in error, so is the bus; once it keeps failing, its meters are not known to answer
+        (offline until a poll reads them again)."""
+        if state.state != "error":
+            return
+        outcomes = []
+        if state.failures_in_row >= self.offline_after:
+            now = self.clock()
+            for slot in self.slots:
+                if slot.online and slot.seen:
+                    slot.online = False
+                    slot.next_probe_at = now  # probed as soon as the thread runs again
+                    outcomes.append(PollOutcome(
+                        meter_id=slot.meter.id, t=now, ok=False, error_kind="error",
+                        error=state.error, consecutive_failures=slot.consecutive_failures,
+                        online=False, online_changed=True,
+                        events=[("offline", f"its bus's thread keeps failing: {state.error}")]))
+        self.sink(outcomes, self.bus_outcome("error", state.error))
+
     def run(self, stop: threading.Event) -> None:
-        """Poll until ``stop`` is set: a cycle every poll interval, commands in between."""
+        """Poll until ``stop`` is set: a cycle every poll interval, commands in between.
+        Restartable after an exception (the link is opened afresh)."""
+        if self.link is not None:
+            self.link.close()
+            self.link = None
         log.info("bus %s: polling %d meters on %s", self.bus.name, len(self.slots),
                  self.config.url())
         while not stop.is_set():

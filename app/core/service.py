@@ -3,6 +3,12 @@
 Runs the same in ``serve`` (plain threads) and in the window (QThreads, through
 ``thread_factory``). Only the process holding the database's polling lease polls; ``start``
 says who holds it otherwise.
+
+Every long-running loop (each bus's poller, the writer, billing, the lease) runs under a
+``Supervisor``: an unexpected exception is logged with its traceback, the loop is restarted with
+back-off, and its state (``running``, ``error``, restarts) is stored (``WorkerState``; a bus's
+poller also shows its bus as ``error``). A service whose every bus keeps failing stops renewing
+the lease, so a standby station may take over.
 """
 
 from __future__ import annotations
@@ -18,13 +24,17 @@ from app.core import backup, billing
 from app.core.outbox import OutboxDelivery
 from app.core.polling import BusPoller, Command
 from app.core.progress import Progress
+from app.core.supervisor import BACKOFF_START_S, Supervisor, SupervisorState
 from app.core.writer import Listener, StorageWriter
+from app.drivers.capability import MeterCapability
 from app.drivers.modbus_link import LinkConfig, ModbusLink
 from app.drivers.profile import load_profile
 from app.drivers.token import MasterKey, load_master_key
 from app.errors import Cancelled, ConfigError, UserFacingError
 from app.paths import default_key_file
-from app.storage import campus, lease, readings
+from app.storage import campus, capabilities, lease, readings
+from app.storage.campus import MeterRecord
+from app.storage.capabilities import WorkerRow
 from app.storage.db import close_database
 from app.storage.lease import LeaseInfo
 
@@ -64,24 +74,37 @@ def plain_thread(target: Callable[[], None], name: str) -> Startable:
     return threading.Thread(target=target, name=name, daemon=True)
 
 
+def _capability(meter: MeterRecord, row: capabilities.CapabilityRow | None) -> MeterCapability:
+    """What is known of a meter: learned before, unless another meter (serial) is there now."""
+    if row is None or (row.serial and meter.serial and row.serial != meter.serial):
+        return MeterCapability()
+    return MeterCapability(set(row.missing), row.read_mode, row.checked_at or 0.0, row.serial)
+
+
 class ReadingService:
     def __init__(self, *, role: str = "serve", thread_factory: ThreadFactory = plain_thread,
                  link_factory: Callable[[LinkConfig], ModbusLink] = ModbusLink,
                  flush_s: float = 0.25, lease_ttl_s: float = lease.DEFAULT_TTL_S,
                  key_file: Path | None = None, billing_every_s: float = 60.0,
-                 db_path: Path | None = None) -> None:
+                 db_path: Path | None = None,
+                 restart_backoff_s: float = BACKOFF_START_S) -> None:
         self.role = role
         self.thread_factory = thread_factory
         self.link_factory = link_factory
         self.lease_ttl_s = lease_ttl_s
         self.writer = StorageWriter(flush_s=flush_s)
         self.pollers: dict[int, BusPoller] = {}
+        self.supervisors: dict[str, Supervisor] = {}
+        self.restart_backoff_s = restart_backoff_s
         self._threads: list[Startable] = []
+        self._writer_thread: Startable | None = None
+        self._renewal_held = False  # not renewing: every bus keeps failing
         self._stop = threading.Event()
         self.running = False
         self.lost_lease = False
         self.outbox = OutboxDelivery(_load_key(key_file))
         self.billing_every_s = billing_every_s
+        self.run_billing: Callable[..., billing.BillingReport] = billing.bill
         # the daily backup (only when the database's file is known)
         self.db_path = Path(db_path) if db_path is not None else None
         self.backup_check_every_s = 60.0
@@ -94,16 +117,45 @@ class ReadingService:
 
     def _build_pollers(self) -> None:
         baselines = readings.baselines()
+        known = capabilities.load()
         by_bus: dict[int, list] = {}
+        caps: dict[int, MeterCapability] = {}
         for m in campus.meters():
             by_bus.setdefault(m.bus_id, []).append((m, load_profile(m.profile)))
+            caps[m.id] = _capability(m, known.get(m.id))
         for bus in campus.buses():
             if not bus.enabled:
                 continue
             self.pollers[bus.id] = BusPoller(bus, by_bus.get(bus.id, []), self.writer.put,
                                              baselines=baselines,
                                              link_factory=self.link_factory,
-                                             outbox=self.outbox)
+                                             outbox=self.outbox, capabilities=caps)
+
+    # -- supervised loops ------------------------------------------------------------------------
+    def _spawn(self, name: str, loop: Callable[[], None], stop: threading.Event,
+               on_state: Callable[[SupervisorState], None] | None = None) -> Startable:
+        def report(state: SupervisorState) -> None:
+            self.writer.put_worker(WorkerRow(state.name, state.state, state.error,
+                                             state.restarts, state.last_error_at,
+                                             state.changed_at))
+            if on_state is not None:
+                on_state(state)
+
+        supervisor = Supervisor(name, loop, stop, on_state=report,
+                                backoff_start_s=self.restart_backoff_s)
+        self.supervisors[name] = supervisor
+        thread = self.thread_factory(supervisor.run, name)
+        thread.start()
+        return thread
+
+    def health(self) -> list[SupervisorState]:
+        """Each supervised loop's state now (running, error with its reason, restarts)."""
+        return [s.state for s in self.supervisors.values()]
+
+    def buses_dead(self) -> bool:
+        """True when this service polls buses and every one of them keeps failing."""
+        buses = [s for name, s in self.supervisors.items() if name.startswith("bus-")]
+        return bool(buses) and all(s.dead() for s in buses)
 
     def start(self) -> tuple[bool, LeaseInfo]:
         """Take the polling lease and start every bus. (False, holder) if another has it."""
@@ -111,49 +163,49 @@ class ReadingService:
         if not ok:
             return False, info
         self._stop.clear()
+        self._renewal_held = False
         try:
             self._build_pollers()
         except BaseException:
             lease.release()  # do not lock others out for the lease's lifetime
             self.pollers.clear()
             raise
-        self.writer.start()
+        self.writer.stopping.clear()
+        self._writer_thread = self._spawn("writer", self.writer.run, self.writer.stopping)
         for poller in self.pollers.values():
-            t = self.thread_factory(lambda p=poller: p.run(self._stop), f"bus-{poller.bus.name}")
-            t.start()
-            self._threads.append(t)
-        renew = threading.Thread(target=self._renew, name="lease", daemon=True)
-        renew.start()
+            self._threads.append(self._spawn(f"bus-{poller.bus.name}",
+                                             lambda p=poller: p.run(self._stop), self._stop,
+                                             on_state=poller.report_state))
+        self._threads.append(self._spawn("lease", self._renew, self._stop))
+        self._threads.append(self._spawn("billing", self._billing, self._stop))
         self.running = True
         log.info("reading service started: %d buses, %d meters", len(self.pollers),
                  sum(len(p.slots) for p in self.pollers.values()))
         return True, info
 
     def _renew(self) -> None:
-        """Renew the lease; run billing now and then (it books closed intervals only); start
-        the daily backup when it is due."""
+        """Renew the lease (unless every bus keeps failing); start the daily backup when it is
+        due."""
         try:
             self._maintain()
         finally:
             close_database()  # this thread's connection
 
     def _maintain(self) -> None:
-        last_billing = time.monotonic() - self.billing_every_s + 3.0  # first run after ~3 s
         # the first look at the daily backup ~10 s after the start, then once a minute
         last_backup_check = time.monotonic() - self.backup_check_every_s \
             + min(10.0, self.backup_check_every_s)
-        while not self._stop.wait(min(self.lease_ttl_s / 3, self.billing_every_s, 3.0)):
+        while not self._stop.wait(min(self.lease_ttl_s / 3, 3.0)):
             if time.monotonic() - last_backup_check >= self.backup_check_every_s:
                 last_backup_check = time.monotonic()
                 self._maybe_backup()
-            if time.monotonic() - last_billing >= self.billing_every_s:
-                last_billing = time.monotonic()
-                try:
-                    report = billing.bill(operator="billing")
-                    for problem in report.problems:
-                        log.warning("billing: %s", problem)
-                except Exception:
-                    log.exception("billing run failed")
+            if self.buses_dead():
+                if self._hold_renewal():
+                    return
+                continue
+            if self._renewal_held:
+                log.warning("a bus polls again: renewing the polling lease")
+                self._renewal_held = False
             try:
                 ok, info = lease.acquire(self.role, self.lease_ttl_s)
             except Exception:
@@ -161,9 +213,44 @@ class ReadingService:
                 continue
             if not ok:
                 log.error("polling lease taken by %s; stopping", info.describe())
-                self.lost_lease = True
-                self._stop.set()
+                self._lose_lease()
                 return
+
+    def _hold_renewal(self) -> bool:
+        """Every bus keeps failing: let the lease run out so a standby station may poll. True
+        (stop) once another process holds it."""
+        if not self._renewal_held:
+            log.error("every bus of this service keeps failing: the polling lease is not "
+                      "renewed, so another station may take over")
+            self._renewal_held = True
+        try:
+            info = lease.holder()
+        except Exception:
+            log.exception("could not read the polling lease")
+            return False
+        _role, pid, host = lease.me()
+        if info is not None and (info.pid, info.host) != (pid, host):
+            log.error("polling lease taken by %s; stopping", info.describe())
+            self._lose_lease()
+            return True
+        return False
+
+    def _lose_lease(self) -> None:
+        self.lost_lease = True
+        self._stop.set()
+
+    def _billing(self) -> None:
+        """Billing about once a minute (it books closed intervals only), the first run ~3 s
+        after the start. A failure is the supervisor's: logged, reported, run again."""
+        try:
+            wait = min(3.0, self.billing_every_s)
+            while not self._stop.wait(wait):
+                wait = self.billing_every_s
+                report = self.run_billing(operator="billing")
+                for problem in report.problems:
+                    log.warning("billing: %s", problem)
+        finally:
+            close_database()  # this thread's connection
 
     def _maybe_backup(self) -> None:
         """Start the daily backup in its own thread when it is due (a copy of a large database
@@ -204,6 +291,10 @@ class ReadingService:
         for t in self._threads:
             t.join(timeout=10)
         self._threads.clear()
+        self.writer.stopping.set()
+        if self._writer_thread is not None:
+            self._writer_thread.join(timeout=10)
+            self._writer_thread = None
         self.writer.stop()
         if self.running and not self.lost_lease:
             try:

@@ -7,7 +7,7 @@ import time
 
 from app.drivers.meter_values import MeterValues
 from app.storage import accounts as store
-from app.storage import campus, lease, ledger, readings
+from app.storage import campus, capabilities, lease, ledger, readings
 
 #: A meter's reading keys, all ``None`` while it was never read.
 _READING_KEYS = ("read_at", "voltage_v", "power_w", "energy_kwh", "energy_wh", "money_cents",
@@ -33,11 +33,15 @@ def collect() -> dict:
     latest = {r.meter_id: r for r in readings.latest()}
     states = readings.bus_states()
     holder = lease.holder()
+    caps = capabilities.load()
     out = {
         "generated_at": time.time(),
         "polled_by": holder.describe() if holder else None,
         "buses": [],
         "meters": [],
+        "workers": [{"name": w.name, "state": w.state, "error": w.error,
+                     "restarts": w.restarts, "last_error_at": w.last_error_at,
+                     "changed_at": w.changed_at} for w in capabilities.worker_states()],
     }
     for b in campus.buses():
         s = states.get(b.id, {})
@@ -61,5 +65,7 @@ def collect() -> dict:
             if m.node_id in accounts_by_node else None,
             "balance_cents": balances.get(accounts_by_node[m.node_id].id, 0)
             if m.node_id in accounts_by_node else None,
+            "missing_points": list(caps[m.id].missing) if m.id in caps else [],
+            "bad_values": caps[m.id].bad_values if m.id in caps else 0,
         })
     return out

@@ -10,6 +10,7 @@ This one record goes from the driver through storage (``storage/readings``) to t
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -28,12 +29,19 @@ _MONEY_FACTORS = {"yuan": Decimal(100), "fen": Decimal(1)}
 def _dec(value: Any) -> Decimal:
     if isinstance(value, float):
         # float32 registers carry about 7 significant digits; keep 3 decimals of kWh.
-        return Decimal(repr(value)).quantize(Decimal("0.001"))
-    return Decimal(value)
+        result = Decimal(repr(value)).quantize(Decimal("0.001"))
+    else:
+        result = Decimal(value)
+    if not result.is_finite():
+        raise ValueError(f"{value!r} is not a finite number")
+    return result
 
 
 def _float(value: Any, factor: Decimal = Decimal(1)) -> float:
-    return float(_dec(value) * factor) if factor != 1 else float(value)
+    result = float(_dec(value) * factor) if factor != 1 else float(value)
+    if not math.isfinite(result):
+        raise ValueError(f"{value!r} is not a finite number")
+    return result
 
 
 def _wh(kwh: Decimal | None) -> int | None:
@@ -87,52 +95,65 @@ class MeterValues:
 
 
 def values_from_points(decoded: dict[str, Value | bool], units: dict[str, str],
-                       read_at: float) -> MeterValues:
-    """Build the record from decoded points (name -> value) and each point's unit."""
+                       read_at: float, bad: list[tuple[str, str]] | None = None) -> MeterValues:
+    """Build the record from decoded points (name -> value) and each point's unit.
+
+    With ``bad``, a value that cannot be turned into the station's unit is left out and named
+    there (the rest of the read is kept); without it, such a value raises."""
     kw: dict[str, Any] = {"read_at": read_at}
     extra: dict[str, Value | bool] = {}
-    flags = set()
+    flags: set[str] = set()
     for name, value in decoded.items():
-        unit = units.get(name, "")
-        if name == "voltage":
-            kw["voltage_v"] = _float(value)
-        elif name == "current":
-            kw["current_a"] = _float(value)
-        elif name == "active_power":
-            kw["active_power_w"] = _float(value, _POWER_FACTORS.get(unit or "W", Decimal(1)))
-        elif name == "power_factor":
-            kw["power_factor"] = _float(value)
-        elif name == "frequency":
-            kw["frequency_hz"] = _float(value)
-        elif name in ("energy", "remaining_energy"):
-            key = "energy_kwh" if name == "energy" else "remaining_energy_kwh"
-            kw[key] = _dec(value) * _ENERGY_FACTORS.get(unit or "kWh", Decimal(1))
-        elif name == "remaining_money":
-            cents = _dec(value) * _MONEY_FACTORS.get(unit or "fen", Decimal(1))
-            kw["remaining_money_cents"] = int(cents.to_integral_value())
-        elif name == "purchase_count":
-            kw["purchase_count"] = int(value)
-        elif name == "relay_closed":
-            kw["relay_closed"] = bool(value)
-        elif name == "control_mode":
-            kw["control_mode"] = str(value)
-        elif name == "price":
-            kw["price_per_kwh"] = _dec(value)
-        elif name == "power_limit":
-            kw["power_limit_w"] = int(value)
-        elif name == "malicious_detection":
-            kw["malicious_detection"] = bool(value)
-        elif name == "malicious_step":
-            kw["malicious_step_w"] = int(value)
-        elif name == "trip_reason":
-            kw["trip_reason"] = int(value)
-        elif name == "token_status":
-            kw["token_status"] = int(value)
-        elif name == "serial":
-            kw["serial"] = str(value)
-        elif name in FLAG_NAMES:
-            if value:
-                flags.add(name)
-        else:
-            extra[name] = value
+        try:
+            _convert(name, value, units.get(name, ""), kw, extra, flags)
+        except (ArithmeticError, ValueError, TypeError) as exc:
+            if bad is None:
+                raise
+            bad.append((name, f"{value!r} cannot be converted: {exc}"))
     return MeterValues(flags=frozenset(flags), extra=extra, **kw)
+
+
+def _convert(name: str, value: Value | bool, unit: str, kw: dict[str, Any],
+             extra: dict[str, Value | bool], flags: set[str]) -> None:
+    """Put one decoded point into the record's fields (``kw``), ``extra`` or ``flags``."""
+    if name == "voltage":
+        kw["voltage_v"] = _float(value)
+    elif name == "current":
+        kw["current_a"] = _float(value)
+    elif name == "active_power":
+        kw["active_power_w"] = _float(value, _POWER_FACTORS.get(unit or "W", Decimal(1)))
+    elif name == "power_factor":
+        kw["power_factor"] = _float(value)
+    elif name == "frequency":
+        kw["frequency_hz"] = _float(value)
+    elif name in ("energy", "remaining_energy"):
+        key = "energy_kwh" if name == "energy" else "remaining_energy_kwh"
+        kw[key] = _dec(value) * _ENERGY_FACTORS.get(unit or "kWh", Decimal(1))
+    elif name == "remaining_money":
+        cents = _dec(value) * _MONEY_FACTORS.get(unit or "fen", Decimal(1))
+        kw["remaining_money_cents"] = int(cents.to_integral_value())
+    elif name == "purchase_count":
+        kw["purchase_count"] = int(value)
+    elif name == "relay_closed":
+        kw["relay_closed"] = bool(value)
+    elif name == "control_mode":
+        kw["control_mode"] = str(value)
+    elif name == "price":
+        kw["price_per_kwh"] = _dec(value)
+    elif name == "power_limit":
+        kw["power_limit_w"] = int(value)
+    elif name == "malicious_detection":
+        kw["malicious_detection"] = bool(value)
+    elif name == "malicious_step":
+        kw["malicious_step_w"] = int(value)
+    elif name == "trip_reason":
+        kw["trip_reason"] = int(value)
+    elif name == "token_status":
+        kw["token_status"] = int(value)
+    elif name == "serial":
+        kw["serial"] = str(value)
+    elif name in FLAG_NAMES:
+        if value:
+            flags.add(name)
+    else:
+        extra[name] = value

@@ -10,6 +10,11 @@ failure surfaces as a typed :mod:`app.errors` error, never as a crash:
 * ``MeterException``: the meter answered with a Modbus exception;
 * ``LinkDown``: the port or gateway itself is unusable.
 
+Nothing a meter sends raises past the link: a value that cannot be decoded, is not a number or is
+outside its point's plausible range is left out of the read and reported (``MeterRead.bad``).
+With a meter's ``MeterCapability``, a read the meter refuses (exception 1, 2 or 3) is split until
+the refused points are found; those are learned and left out, and everything else is read.
+
 Timeouts follow the link: on a 9600-baud bus a silent meter costs about a quarter of a second,
 not pymodbus's default of 3 s times 3 retries. pymodbus closes a TCP connection after a few
 consecutive failures (by design, pymodbus issue 3012), which behind an RTU-over-TCP gateway would
@@ -22,12 +27,22 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+from app.drivers.capability import MISSING_CODES, MeterCapability
 from app.drivers.meter_values import MeterValues, values_from_points
 from app.drivers.profile import MeterProfile
-from app.drivers.registers import ReadBlock, Value, decode_block, encode_point, plan_reads
+from app.drivers.registers import (
+    BadValue,
+    ReadBlock,
+    Value,
+    block_of,
+    decode_checked,
+    encode_point,
+    plan_reads,
+    split_block,
+)
 from app.errors import (
     ConfigError,
     CrcError,
@@ -127,6 +142,16 @@ class LinkConfig:
             raise ConfigError(f"bad link address {url!r}: {exc}") from None
         raise ConfigError(f"bad link address {url!r}: use rtu://DEVICE, tcp://HOST:PORT "
                           "or rtu-tcp://HOST:PORT")
+
+
+@dataclass
+class MeterRead:
+    """One read of a meter: its values, and what the read learned about the meter."""
+
+    values: MeterValues
+    refused: list[str] = field(default_factory=list)  # points the meter refused (now missing)
+    found: list[str] = field(default_factory=list)  # missing points that answered again
+    bad: list[BadValue] = field(default_factory=list)  # values left out: (point, why)
 
 
 @dataclass
@@ -295,19 +320,99 @@ class ModbusLink:
         self._transaction(unit, f"write {len(values)} at {start}", call)
 
     # -- meter-level -------------------------------------------------------------------------
-    def read_blocks(self, unit: int, blocks: Iterable[ReadBlock]) -> dict[str, Value | bool]:
+    def read_blocks(self, unit: int, blocks: Iterable[ReadBlock],
+                    bad: list[BadValue] | None = None) -> dict[str, Value | bool]:
+        """Read and decode the blocks. A value that cannot be what the meter measured is left
+        out (and named in ``bad``, or logged)."""
         decoded: dict[str, Value | bool] = {}
+        refused: list[BadValue] = [] if bad is None else bad
         for block in blocks:
             regs = self.read_registers(unit, block.function, block.start, block.count)
-            decoded.update(decode_block(block, regs))
+            decoded.update(decode_checked(block, regs, refused))
+        if bad is None and refused:
+            log.warning("meter %s: values left out: %s", unit,
+                        "; ".join(f"{n}: {why}" for n, why in refused))
         return decoded
 
     def read_meter(self, unit: int, profile: MeterProfile,
-                   groups: tuple[str, ...] = ("fast",)) -> MeterValues:
+                   groups: tuple[str, ...] = ("fast",),
+                   capability: MeterCapability | None = None) -> MeterValues:
         """Read the profile's points of ``groups`` into a typed record."""
-        blocks = plan_reads(profile, profile.poll_points(groups))
-        decoded = self.read_blocks(unit, blocks)
-        return values_from_points(decoded, _units(profile), time.time())
+        return self.read(unit, profile, groups, capability).values
+
+    def read(self, unit: int, profile: MeterProfile, groups: tuple[str, ...] = ("fast",),
+             capability: MeterCapability | None = None, *, recheck: bool = False) -> MeterRead:
+        """Read the profile's points of ``groups``.
+
+        Without ``capability`` a refused read raises ``MeterException``. With it, the points
+        the meter is known to lack are left out, a refused read is split until the refused
+        points are found (learned in ``capability``), and with ``recheck`` the missing points
+        are tried again one by one. Raises only for the link (``LinkDown``), silence
+        (``NoResponse``), corrupt replies (``CrcError``) and other Modbus exceptions."""
+        out = MeterRead(MeterValues(read_at=0.0))
+        decoded: dict[str, Value | bool] = {}
+        if capability is None:
+            decoded = self.read_blocks(unit, plan_reads(profile, profile.poll_points(groups)),
+                                       out.bad)
+        else:
+            for block in capability.plan(profile, profile.poll_points(groups)):
+                self._read_learning(unit, block, capability, decoded, out)
+            if recheck:
+                self._recheck(unit, profile, capability, decoded, out)
+            if not decoded and capability.missing and not out.bad:
+                raise MeterException(f"meter {unit}: refuses every point of {profile.model} "
+                                     f"it was asked for ({', '.join(sorted(capability.missing))})"
+                                     ": is it that model?", 2)
+        out.values = values_from_points(decoded, _units(profile), time.time(), out.bad)
+        return out
+
+    def _read_learning(self, unit: int, block: ReadBlock, capability: MeterCapability,
+                       decoded: dict[str, Value | bool], out: MeterRead) -> bool:
+        """Read one block; on a refusal, its parts. True if some point of it is missing."""
+        try:
+            regs = self.read_registers(unit, block.function, block.start, block.count)
+        except MeterException as exc:
+            if exc.code not in MISSING_CODES:
+                raise
+            if len(block.points) == 1:
+                name = block.points[0].name
+                log.info("meter %s refuses %s (%s): read without it", unit, name, exc)
+                capability.refuse(name, time.time())
+                out.refused.append(name)
+                return True
+            missing = False
+            for part in split_block(block):
+                missing |= self._read_learning(unit, part, capability, decoded, out)
+            if not missing:
+                capability.escalate(block)
+            return missing
+        decoded.update(decode_checked(block, regs, out.bad))
+        return False
+
+    def _recheck(self, unit: int, profile: MeterProfile, capability: MeterCapability,
+                 decoded: dict[str, Value | bool], out: MeterRead) -> None:
+        """Try each missing (readable) point alone: one that answers is missing no more."""
+        for name in sorted(capability.missing):
+            point = profile.points.get(name)
+            if point is None:
+                capability.found(name)  # the profile no longer has it
+                continue
+            if point.poll == "never":
+                continue  # write-only: learned from a refused write, kept until replaced
+            block = block_of([point])
+            try:
+                regs = self.read_registers(unit, block.function, block.start, block.count)
+            except MeterException as exc:
+                if exc.code not in MISSING_CODES:
+                    raise
+                continue
+            except (NoResponse, CrcError):
+                continue  # not an answer either way: try again next time
+            log.info("meter %s answers for %s again", unit, name)
+            capability.found(name)
+            out.found.append(name)
+            decoded.update(decode_checked(block, regs, out.bad))
+        capability.checked(time.time())
 
     def read_points(self, unit: int, profile: MeterProfile,
                     names: Iterable[str]) -> dict[str, Value | bool]:

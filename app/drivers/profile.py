@@ -10,6 +10,13 @@ The station understands points and controls by name. A metering-only profile
 (``kind = "metering"``) has the measurement points only; a prepaid profile (``kind = "prepaid"``)
 must also have the money, relay and control points listed in ``PREPAID_POINTS`` and
 ``PREPAID_CONTROLS``. What a profile does not declare, the station does not offer.
+
+Meters as they come: a point is ``documented`` (the maker's manual or datasheet has it) or
+optional (decoded from a vendor tool, inferred, or VoltKeeper's own): a meter that refuses an
+optional point is read all the same, without it (``drivers/capability.py``). Every numeric point
+has a plausible range (``plausible_min``/``plausible_max``, in the point's unit): the profile's
+``min``/``max``, or else the station's default for the point's name (``PLAUSIBLE_RANGES``, in
+the station's units); a value outside it, or not a number, is refused as a bad reading.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from app.drivers.plausible import PLAUSIBLE_RANGES, default_range
 from app.errors import ConfigError
 
 PROFILE_DIR = Path(__file__).resolve().parent.parent.parent / "resources" / "meters"
@@ -35,6 +43,8 @@ WRITE_FUNCTIONS = {6, 16}
 POLL_GROUPS = ("fast", "slow", "never")
 KINDS = ("prepaid", "metering")
 SOURCES = ("manual", "vendor-tool", "inferred", "voltkeeper", "datasheet", "community")
+#: Sources that make a point documented unless the profile says ``documented``: the maker's own.
+DOCUMENTED_SOURCES = ("manual", "datasheet")
 
 #: Every meter measures these.
 MEASUREMENT_POINTS = ("voltage", "current", "active_power", "power_factor", "frequency", "energy")
@@ -62,7 +72,7 @@ _SERIAL_KEYS = {"baud", "parity", "stop_bits", "address", "bauds", "turnaround_m
 _READING_KEYS = {"max_registers", "max_gap"}
 _POINT_KEYS = {
     "address", "function", "type", "count", "word_order", "scale", "unit", "bits", "states",
-    "writable", "write_function", "poll", "source", "description", "min", "max",
+    "writable", "write_function", "poll", "source", "description", "min", "max", "documented",
 }
 _CONTROL_KEYS = {"point", "state", "description"}
 _TOP_KEYS = {"meter", "serial", "reading", "points", "controls", "voltkeeper"}
@@ -112,6 +122,11 @@ class Point:
     description: str = ""
     min: Decimal | None = None
     max: Decimal | None = None
+    #: The maker documents it (a meter of this model has it); else optional: a meter may lack it.
+    documented: bool = True
+    #: What a read may plausibly return, in the point's unit (None: no bound).
+    plausible_min: Decimal | None = None
+    plausible_max: Decimal | None = None
 
     @property
     def end(self) -> int:
@@ -307,17 +322,37 @@ def _parse_point(path: str, name: str, raw: Any) -> Point:
         raise _problem(path, f"{where}.writable", "only function-3 registers are writable")
     lo = _decimal(path, f"{where}.min", table["min"]) if "min" in table else None
     hi = _decimal(path, f"{where}.max", table["max"]) if "max" in table else None
+    if lo is not None and hi is not None and lo > hi:
+        raise _problem(path, f"{where}.min", f"{lo} is above max {hi}")
+    unit = _str(path, f"{where}.unit", table.get("unit", ""))
+    source = _str(path, f"{where}.source", table.get("source", "manual"), SOURCES)
+    documented = table.get("documented", source in DOCUMENTED_SOURCES)
+    if not isinstance(documented, bool):
+        raise _problem(path, f"{where}.documented", "must be true or false")
+    numeric = not bits and not states and dtype not in VARIABLE_TYPES
+    plausible_lo, plausible_hi = lo, hi
+    if numeric and lo is None and hi is None and name in PLAUSIBLE_RANGES:
+        plausible_lo, plausible_hi = _default_range(path, where, name, unit)
     return Point(
         name=name, address=address, function=function, type=dtype, count=count,
         word_order=word_order, scale=scale,
-        unit=_str(path, f"{where}.unit", table.get("unit", "")),
-        bits=tuple(bits), states=tuple(states), writable=writable,
+        unit=unit, bits=tuple(bits), states=tuple(states), writable=writable,
         write_function=write_function,
         poll=_str(path, f"{where}.poll", table.get("poll", "fast"), POLL_GROUPS),
-        source=_str(path, f"{where}.source", table.get("source", "manual"), SOURCES),
+        source=source,
         description=_str(path, f"{where}.description", table.get("description", "")),
-        min=lo, max=hi,
+        min=lo, max=hi, documented=documented,
+        plausible_min=plausible_lo if numeric else None,
+        plausible_max=plausible_hi if numeric else None,
     )
+
+
+def _default_range(path: str, where: str, name: str, unit: str) -> tuple[Decimal, Decimal]:
+    """The station's plausible range for ``name``, in the point's own ``unit``."""
+    try:
+        return default_range(name, unit)
+    except ValueError as exc:
+        raise _problem(path, f"{where}.unit", str(exc)) from None
 
 
 def _check_overlaps(path: str, points: dict[str, Point]) -> None:

@@ -6,6 +6,7 @@ check them against frames captured by hand.
 
 from __future__ import annotations
 
+import math
 import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -115,14 +116,19 @@ class ReadBlock:
     points: tuple[Point, ...]
 
 
-def plan_reads(profile: MeterProfile, points: Iterable[Point]) -> list[ReadBlock]:
+def plan_reads(profile: MeterProfile, points: Iterable[Point], *, max_gap: int | None = None,
+               single: bool = False) -> list[ReadBlock]:
     """Merge the points into as few transactions as the profile allows.
 
     Points of one function code are merged while the block stays within
     ``profile.max_registers`` and the hole between two points is at most ``profile.max_gap``
     registers (a meter may refuse to read registers it does not define, so the gap is the
-    profile's to allow).
+    profile's to allow). A meter known to refuse such reads is planned with a smaller
+    ``max_gap`` (0: contiguous points only) or ``single`` (one point per transaction).
     """
+    gap = profile.max_gap if max_gap is None else min(max_gap, profile.max_gap)
+    if single:
+        return [block_of([p]) for p in sorted(points, key=lambda p: (p.function, p.address))]
     blocks: list[ReadBlock] = []
     by_function: dict[int, list[Point]] = {}
     for p in points:
@@ -132,7 +138,7 @@ def plan_reads(profile: MeterProfile, points: Iterable[Point]) -> list[ReadBlock
         current: list[Point] = []
         start = end = 0
         for p in plist:
-            if current and (p.address - end <= profile.max_gap
+            if current and (p.address - end <= gap
                             and max(end, p.end) - start <= profile.max_registers):
                 current.append(p)
                 end = max(end, p.end)
@@ -143,6 +149,77 @@ def plan_reads(profile: MeterProfile, points: Iterable[Point]) -> list[ReadBlock
         if current:
             blocks.append(ReadBlock(function, start, end - start, tuple(current)))
     return blocks
+
+
+def block_of(points: Sequence[Point]) -> ReadBlock:
+    """The one transaction that reads ``points`` (all of one function code)."""
+    ordered = sorted(points, key=lambda p: p.address)
+    start = ordered[0].address
+    end = max(p.end for p in ordered)
+    return ReadBlock(ordered[0].function, start, end - start, tuple(ordered))
+
+
+def split_block(block: ReadBlock) -> list[ReadBlock]:
+    """Two smaller reads for a refused one: its documented points apart from the optional ones
+    when it mixes them (an optional point is the likelier to be missing), else two halves."""
+    documented = [p for p in block.points if p.documented]
+    optional = [p for p in block.points if not p.documented]
+    if documented and optional:
+        return [block_of(documented), block_of(optional)]
+    ordered = sorted(block.points, key=lambda p: p.address)
+    half = len(ordered) // 2
+    return [block_of(ordered[:half]), block_of(ordered[half:])]
+
+
+def implausible(point: Point, value: Value) -> str | None:
+    """Why a decoded value cannot be what the meter measured (None: it can): not a number,
+    infinite, or outside the point's plausible range."""
+    if point.bits or point.states or not isinstance(value, (int, float, Decimal)):
+        return None
+    if (isinstance(value, float) and math.isnan(value)) or (
+            isinstance(value, Decimal) and value.is_nan()):
+        return "not a number"
+    if (isinstance(value, float) and math.isinf(value)) or (
+            isinstance(value, Decimal) and value.is_infinite()):
+        return "infinite"
+    unit = f" {point.unit}" if point.unit else ""
+    if point.plausible_min is not None and value < point.plausible_min:
+        return f"below the plausible minimum {point.plausible_min}{unit}"
+    if point.plausible_max is not None and value > point.plausible_max:
+        return f"above the plausible maximum {point.plausible_max}{unit}"
+    return None
+
+
+#: A value a read refused: (point name, what was wrong with it).
+BadValue = tuple[str, str]
+
+
+def decode_checked(block: ReadBlock, regs: Sequence[int],
+                   bad: list[BadValue]) -> dict[str, Value | bool]:
+    """Like ``decode_block``, but a point that cannot be decoded or is implausible is left out
+    and named in ``bad``: one wrong value never costs the block's other values."""
+    if len(regs) < block.count:
+        raise ValueError(f"block at {block.start}: needs {block.count} registers, got {len(regs)}")
+    values: dict[str, Value | bool] = {}
+    for p in block.points:
+        off = p.address - block.start
+        try:
+            value = decode_point(p, regs[off : off + p.count])
+        except (ValueError, ArithmeticError, struct.error) as exc:
+            bad.append((p.name, f"cannot be decoded: {exc}"))
+            continue
+        problem = implausible(p, value)
+        if problem is not None:
+            bad.append((p.name, f"{_show(value)} {problem}"))
+            continue
+        values[p.name] = value
+        if p.bits and isinstance(value, int):
+            values.update(decode_bits(p, value))
+    return values
+
+
+def _show(value: Value) -> str:
+    return f"{value:.6g}" if isinstance(value, float) else str(value)
 
 
 def decode_block(block: ReadBlock, regs: Sequence[int]) -> dict[str, Value | bool]:

@@ -9,7 +9,13 @@ from collections.abc import Callable
 from peewee import SqliteDatabase
 
 from app.errors import StorageError
-from app.storage.models import ALL_MODELS, LEDGER_MODELS, OPERATOR_MODELS, Meta
+from app.storage.models import (
+    ALL_MODELS,
+    CAPABILITY_MODELS,
+    LEDGER_MODELS,
+    OPERATOR_MODELS,
+    Meta,
+)
 
 log = logging.getLogger("voltkeeper.storage")
 
@@ -45,7 +51,12 @@ def _v3(db: SqliteDatabase) -> None:
     _append_only(db, "audit_entry", "the audit log is append-only")
 
 
-STEPS: list[Callable[[SqliteDatabase], None]] = [_v1, _v2, _v3]
+def _v4(db: SqliteDatabase) -> None:
+    """What each meter lacks and the bad values it sent; the polling threads' states."""
+    db.create_tables(CAPABILITY_MODELS)
+
+
+STEPS: list[Callable[[SqliteDatabase], None]] = [_v1, _v2, _v3, _v4]
 SCHEMA_VERSION = len(STEPS)
 
 

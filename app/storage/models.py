@@ -376,3 +376,34 @@ class Setting(BaseModel):
 
 
 OPERATOR_MODELS = [Operator, AuditEntry, Setting]
+
+
+# -- schema 4: meters as they come, and the reading service's own threads ----------------------
+class MeterCapability(BaseModel):
+    """What a meter was found to lack (points of its profile it refuses), how it must be read,
+    and the values it sent that could not be right (counted, the last one kept)."""
+
+    meter = ForeignKeyField(Meter, primary_key=True, on_delete="CASCADE")
+    missing = TextField(default="")  # comma-separated point names the meter refuses
+    read_mode = CharField(default="merged")  # merged, no-gaps, single
+    checked_at = FloatField(null=True)  # when the missing points were last tried
+    serial = CharField(default="")  # the meter these were learned from
+    bad_values = BigIntegerField(default=0)
+    last_bad = TextField(default="")  # "point: why" of the last bad reading
+    last_bad_at = FloatField(null=True)
+    updated_at = FloatField(default=0.0)
+
+
+class WorkerState(BaseModel):
+    """Each long-running thread of the process that polls (a bus, the writer, billing, the
+    lease): running, error or stopped, how often it was restarted and its last error."""
+
+    name = CharField(primary_key=True)
+    state = CharField()
+    error = TextField(default="")  # the last error, kept after a restart
+    restarts = IntegerField(default=0)
+    last_error_at = FloatField(null=True)
+    changed_at = FloatField()
+
+
+CAPABILITY_MODELS = [MeterCapability, WorkerState]

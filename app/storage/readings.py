@@ -10,6 +10,8 @@ columns (integer Wh, cents, flags as text) lives here only: ``_latest_columns`` 
 
 from __future__ import annotations
 
+import logging
+import math
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -18,6 +20,8 @@ from decimal import Decimal
 from peewee import EXCLUDED, fn
 
 from app.drivers.meter_values import MeterValues
+from app.storage import capabilities
+from app.storage.capabilities import CapabilityUpdate, WorkerRow
 from app.storage.models import (
     BusState,
     CommStats,
@@ -29,7 +33,11 @@ from app.storage.models import (
     database,
 )
 
+log = logging.getLogger("voltkeeper.storage.readings")
+
 INTERVAL_S = 900
+#: What an INTEGER column holds (SQLite: 64-bit signed).
+_INT64 = (-(1 << 63), (1 << 63) - 1)
 #: Raw samples older than this are pruned (live charts show the last hour).
 SAMPLE_WINDOW_S = 65 * 60
 #: A meter's reads are kept as samples at most this often.
@@ -54,6 +62,8 @@ class PollOutcome:
     online_changed: bool = False
     events: list[tuple[str, str]] = field(default_factory=list)  # (kind, detail)
     sample: bool = False  # also keep this read as a raw sample for the live chart
+    bad_values: list[tuple[str, str]] = field(default_factory=list)  # (point, why) left out
+    capability: CapabilityUpdate | None = None  # what the poll learned about the meter
 
 
 @dataclass
@@ -79,8 +89,30 @@ class LatestRow:
 
 
 # -- MeterValues <-> LatestReading columns: the one mapping ------------------------------------
+def _storable(value: object) -> object:
+    """The value if its column can hold it, else None: an integer beyond 64 bits or a float
+    that is not finite never reaches the database (it would fail the whole batch)."""
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int):
+        return value if _INT64[0] <= value <= _INT64[1] else None
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    return value
+
+
 def _latest_columns(v: MeterValues) -> dict[str, object]:
     """A read's values as LatestReading columns (energy in Wh, money in cents)."""
+    columns = _mapped_columns(v)
+    safe = {k: _storable(c) for k, c in columns.items()}
+    dropped = [k for k, c in columns.items() if c is not None and safe[k] is None]
+    if dropped:
+        log.warning("values a column cannot hold were not stored: %s",
+                    ", ".join(f"{k}={columns[k]!r}" for k in dropped))
+    return safe
+
+
+def _mapped_columns(v: MeterValues) -> dict[str, object]:
     return {
         "read_at": v.read_at, "voltage_v": v.voltage_v, "current_a": v.current_a,
         "power_w": v.active_power_w, "power_factor": v.power_factor,
@@ -118,16 +150,29 @@ def _values_from_row(row: dict) -> MeterValues | None:
     )
 
 
-def write_batch(outcomes: Sequence[PollOutcome], buses: Sequence[BusOutcome] = ()) -> None:
-    """Store a batch of poll outcomes and bus states in one transaction."""
-    if not outcomes and not buses:
+#: Columns kept from the last read when a read leaves them out as a bad value: the energy
+#: register is where accounting resumes after a restart (``baselines``).
+_KEEP_IF_BAD = ("energy_wh",)
+
+
+def write_batch(outcomes: Sequence[PollOutcome], buses: Sequence[BusOutcome] = (),
+                workers: Sequence[WorkerRow] = ()) -> None:
+    """Store a batch of poll outcomes, bus states and thread states in one transaction."""
+    if not outcomes and not buses and not workers:
         return
     now = time.time()
     latest_rows, offline_ids, online_ids = [], [], []
     interval_rows: dict[tuple[int, int], int] = {}
     day_rows: dict[tuple[int, str], int] = {}
     sample_rows, stats_rows, event_rows = [], [], []
+    learned: dict[int, CapabilityUpdate] = {}
+    bad: dict[int, tuple[int, str, float]] = {}
     for o in outcomes:
+        if o.capability is not None:
+            learned[o.meter_id] = o.capability
+        if o.bad_values:
+            n = bad.get(o.meter_id, (0, "", 0.0))[0] + len(o.bad_values)
+            bad[o.meter_id] = (n, "; ".join(f"{p}: {why}" for p, why in o.bad_values), o.t)
         if o.ok and o.values is not None:
             row = _latest_columns(o.values)
             row.update(meter=o.meter_id, online=True, changed_at=now)
@@ -161,11 +206,13 @@ def write_batch(outcomes: Sequence[PollOutcome], buses: Sequence[BusOutcome] = (
                           for k, d in o.events)
     with database.atomic():
         if latest_rows:
+            update = {getattr(LatestReading, c): getattr(EXCLUDED, c)
+                      for c in (*_LATEST_COLUMNS, "online", "changed_at")}
+            for c in _KEEP_IF_BAD:
+                update[getattr(LatestReading, c)] = fn.COALESCE(getattr(EXCLUDED, c),
+                                                                getattr(LatestReading, c))
             LatestReading.insert_many(latest_rows).on_conflict(
-                conflict_target=[LatestReading.meter],
-                update={getattr(LatestReading, c): getattr(EXCLUDED, c)
-                        for c in (*_LATEST_COLUMNS, "online", "changed_at")},
-            ).execute()
+                conflict_target=[LatestReading.meter], update=update).execute()
         if offline_ids:
             LatestReading.insert_many(
                 [{"meter": m, "online": False, "changed_at": now} for m in offline_ids]
@@ -191,6 +238,9 @@ def write_batch(outcomes: Sequence[PollOutcome], buses: Sequence[BusOutcome] = (
             _upsert_stats(stats_rows)
         if event_rows:
             MeterEvent.insert_many(event_rows).execute()
+        capabilities.store_updates(learned, now)
+        capabilities.count_bad_values(bad)
+        capabilities.store_worker_states(workers)
         for b in buses:
             BusState.insert(bus=b.bus_id, state=b.state, last_cycle_s=b.last_cycle_s,
                             last_cycle_at=b.last_cycle_at, error=b.error,
@@ -212,7 +262,8 @@ def _upsert_stats(rows: list[dict]) -> None:
             C.last_latency_ms: fn.COALESCE(EXCLUDED.last_latency_ms, C.last_latency_ms),
             C.worst_latency_ms: fn.MAX(fn.COALESCE(C.worst_latency_ms, 0),
                                        fn.COALESCE(EXCLUDED.worst_latency_ms, 0)),
-            C.last_error: EXCLUDED.last_error,
+            C.last_error: fn.IIF(EXCLUDED.last_error == "", C.last_error,
+                                 EXCLUDED.last_error),  # the last error, kept
             C.offline_since: fn.IIF(EXCLUDED.offline_since.is_null(), None,
                                     fn.COALESCE(C.offline_since, EXCLUDED.offline_since)),
         },
@@ -268,8 +319,11 @@ def samples(meter_id: int, since: float) -> list[tuple[float, float | None]]:
     return list(q.tuples())
 
 
-def comm_stats() -> dict[int, dict]:
-    return {row["meter"]: row for row in CommStats.select().dicts()}
+def comm_stats(meter_ids: Iterable[int] | None = None) -> dict[int, dict]:
+    q = CommStats.select()
+    if meter_ids is not None:
+        q = q.where(CommStats.meter.in_(list(meter_ids)))
+    return {row["meter"]: row for row in q.dicts()}
 
 
 def bus_states() -> dict[int, dict]:

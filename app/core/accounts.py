@@ -8,20 +8,28 @@ resident's next term, and the account is closed, all in one transaction.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 
+from app.core import audit
+from app.core.alarms import raise_alarm
 from app.core.audit import act
 from app.core.changes import NOTHING, Changes
 from app.core.money import format_cents
 from app.core.operators import Operator, Permission
+from app.drivers.capability import RECHARGE_POINTS, lacks_recharge
+from app.drivers.profile import ProfileError, load_profile
 from app.errors import UserFacingError
 from app.i18n import _
 from app.storage import accounts as store
-from app.storage import ledger
+from app.storage import capabilities, ledger
 from app.storage.accounts import AccountRecord
+from app.storage.db import write_transaction
 from app.storage.ledger import METHOD_BOOKS
 from app.storage.models import Node, Occupant, database
+
+log = logging.getLogger("voltkeeper.accounts")
 
 MODES = ("meter", "station")
 
@@ -50,11 +58,69 @@ def default_group(node_id: int) -> str:
     return "shop" if node.kind == "shop" else "dorm"
 
 
+# -- the money mode: who keeps an account's money ---------------------------------------------
+def takes_tokens(meter_id: int, profile_name: str,
+                 known: dict[int, capabilities.CapabilityRow] | None = None) -> bool:
+    """True when the meter can keep money: its profile takes a recharge token and the meter is
+    not known to lack the token registers (a meter from the factory has none of them).
+    ``known``: every meter's stored capability, when the caller has it already."""
+    try:
+        profile = load_profile(profile_name)
+    except ProfileError:
+        return False
+    row = known.get(meter_id) if known is not None else capabilities.get(meter_id)
+    return not lacks_recharge(profile, row.missing if row else ())
+
+
+def settle_meters_without_tokens() -> list[int]:
+    """Meter-keeps-money accounts whose meter turned out to lack the token registers are moved
+    to station-kept money by the station itself: an audited system act, an alarm, and the
+    tokens still waiting for the meter settled at the station (never sent). Returns the
+    accounts moved."""
+    from app.core.billing import enforce_station_balance
+
+    moved: list[int] = []
+    candidates = [a for a in store.open_accounts() if a.mode == "meter"]
+    if not candidates:
+        return moved
+    known = capabilities.load()
+    for acct in candidates:
+        meters = store.meters_of_node(acct.node_id)
+        if len(meters) != 1 or takes_tokens(meters[0][0], meters[0][1], known):
+            continue
+        meter_id, profile_name = meters[0][0], meters[0][1]
+        row = known.get(meter_id)
+        missing = [n for n in (row.missing if row else ()) if n in RECHARGE_POINTS] \
+            or [f"no recharge in profile {profile_name}"]
+        with write_transaction():
+            current = store.get_account(acct.id)
+            if current is None or not current.is_open or current.mode != "meter":
+                continue
+            capabilities.set_account_mode(acct.id, "station")
+            settled = capabilities.settle_pending_tokens(
+                meter_id, "the meter has no token registers: the station keeps the money")
+            audit.record("system", "account_mode", target=_target(acct), node_id=acct.node_id,
+                         before={"mode": "meter"},
+                         after={"mode": "station", "meter": meter_id,
+                                "missing": missing, "tokens_settled": settled},
+                         detail="the meter has no recharge token registers")
+            raise_alarm("account_mode", 2,
+                        {"meter": meter_id, "missing": ", ".join(missing),
+                         "account": acct.number, "tokens": len(settled)},
+                        meter_id=meter_id, account_id=acct.id, once=False)
+            enforce_station_balance(acct.id)
+        log.warning("account %s (%s): meter %s has no token registers (%s): the station keeps "
+                    "its money now", acct.number, acct.room, meter_id, ", ".join(missing))
+        moved.append(acct.id)
+    return moved
+
+
 def open_account(operator: Operator, node_id: int, *, mode: str | None = None,
                  tariff_group: str | None = None, opening_cents: int = 0,
                  adopt_meter_balance: bool = False, t: float | None = None) -> AccountChange:
     """Open an account for a room or shop. ``mode`` defaults to ``meter`` when the node has one
-    prepaid meter (the meter keeps the money), else ``station``. With
+    meter that can keep money (its profile takes a recharge token and the meter is not known to
+    lack the token registers: ``takes_tokens``), else ``station``. With
     ``adopt_meter_balance`` the money the meter holds at its first reading becomes the opening
     balance (taking over meters already in use)."""
     node = Node.get_or_none(Node.id == node_id)
@@ -67,11 +133,16 @@ def open_account(operator: Operator, node_id: int, *, mode: str | None = None,
             raise UserFacingError(_("{room} already has an open account").format(room=room))
         meters = store.meters_of_node(node_id)
         if mode is None:
-            mode = "meter" if len(meters) == 1 else "station"
+            mode = "meter" if len(meters) == 1 and takes_tokens(meters[0][0], meters[0][1]) \
+                else "station"
         if mode not in MODES:
             raise UserFacingError(_("unknown account mode {mode!r}").format(mode=mode))
         if mode == "meter" and len(meters) != 1:
             raise UserFacingError(_("a meter-keeps-money account needs exactly one meter"))
+        if mode == "meter" and not takes_tokens(meters[0][0], meters[0][1]):
+            raise UserFacingError(_("{room}: its meter cannot take a recharge token, so it "
+                                    "cannot keep the money; the station keeps it").format(
+                room=room))
         group = tariff_group or default_group(node_id)
         acct = store.insert_account(node_id, group, mode, operator.name, t,
                                     adopt=adopt_meter_balance and mode == "meter")
@@ -199,8 +270,16 @@ def _target(acct: AccountRecord) -> str:
     return f"{acct.number} ({acct.room})"
 
 
-def correct(operator: Operator, txn_id: int, reason: str) -> AccountChange:
-    """Reverse a booking with a new one (the ledger is never edited), once."""
+def correct(operator: Operator, txn_id: int, reason: str, *,
+            account_id: int | None = None) -> AccountChange:
+    """Reverse a booking with a new one (the ledger is never edited), once.
+
+    ``account_id``: the account the caller means (a booking of another account is refused, so
+    a mistyped booking number never reverses another room's money). Only what the books alone
+    hold can be reversed: not on a closed account (its settlement is done), and on an account
+    whose meter keeps the money not what the meter already has (a recharge it applied, the
+    balance taken over from it, the billing that mirrors its own deductions): only a recharge
+    whose token the meter refused."""
     from app.core.billing import enforce_station_balance
 
     if not reason.strip():
@@ -212,10 +291,25 @@ def correct(operator: Operator, txn_id: int, reason: str) -> AccountChange:
     with act(operator, Permission.CORRECT, "correction",
              target=_target(acct) if acct else f"txn {txn_id}",
              node_id=acct.node_id if acct else None) as a:
-        pending = store.outbox_for_txn(txn_id)
-        if pending is not None and pending.state == "pending":
+        if account_id is not None and original.account_id != account_id:
+            mine = store.get_account(account_id)
+            raise UserFacingError(_("booking {id} is not one of {room}'s: it belongs to {other}")
+                                  .format(id=txn_id, room=mine.room if mine else account_id,
+                                          other=acct.room if acct else _("no account")))
+        if acct is not None and not acct.is_open:
+            raise UserFacingError(_("{room}: account {number} is closed; its settlement is "
+                                    "final").format(room=acct.room, number=acct.number))
+        delivery = store.outbox_for_txn(txn_id)
+        if delivery is not None and delivery.state == "pending":
             raise UserFacingError(_("booking {id} is still on its way to the meter; correct it "
                                     "once the meter has it").format(id=txn_id))
+        if acct is not None and acct.mode == "meter" and not (
+                original.kind == "recharge" and delivery is not None
+                and delivery.state == "failed"):
+            raise UserFacingError(_("{room}: the meter keeps this account's money and already "
+                                    "holds what booking {id} says; only a recharge the meter "
+                                    "refused can be reversed").format(room=acct.room,
+                                                                      id=txn_id))
         before = ledger.balance(acct.id) if acct else None
         new_txn = ledger.reverse(txn_id, operator=operator.name, memo=reason.strip())
         if acct is not None and acct.mode == "station" and acct.is_open:

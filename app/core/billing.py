@@ -9,7 +9,9 @@ once, to the cent, however many billing runs it took.
 Also here: the two money modes. ``meter`` accounts (the meter keeps the money): the allowance is
 given back to the meter as a token, and a meter whose money drifts from the ledger beyond a
 tolerance raises a reconciliation alarm. ``station`` accounts: the station trips the meters at
-a zero balance and closes them when money returns.
+a zero balance and closes them when money returns. Each run first moves to ``station`` the
+``meter`` accounts whose meter turned out to lack the token registers
+(``accounts.settle_meters_without_tokens``).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
+from app.core.accounts import settle_meters_without_tokens
 from app.core.alarms import raise_alarm
 from app.core.audit import act
 from app.core.changes import Changes
@@ -55,6 +58,7 @@ class BillingReport:
     problems: list[str] = field(default_factory=list)
     alarms: int = 0
     commands: int = 0
+    modes_changed: int = 0  # meter-kept accounts moved to the station (meter lacks tokens)
 
 
 def load_tariffs() -> dict[str, list[TariffVersion]]:
@@ -73,10 +77,12 @@ class TariffChange:
     changes: Changes
 
 
-def set_tariff(operator: Operator, version: TariffVersion) -> TariffChange:
+def set_tariff(operator: Operator, version: TariffVersion, *,
+               new_group: bool = False) -> TariffChange:
     """Add a tariff version. It starts on a day not billed yet (tomorrow or later: today's
     first intervals are billed already, and a day has one price), never back; a wrong version
-    is corrected by a newer one."""
+    is corrected by a newer one. A group no tariff or account has yet is refused unless
+    ``new_group`` (a typo must not make a group of its own)."""
     with act(operator, Permission.SET_TARIFFS, "tariff_set",
              target=f"{version.group} {version.starts_on}") as a:
         if not version.group.strip():
@@ -91,7 +97,13 @@ def set_tariff(operator: Operator, version: TariffVersion) -> TariffChange:
                                     "a day already billed"))
         if version.tiers and version.tiers[0][1] != version.price:
             raise UserFacingError(_("with tiers, the price is the first tier's price"))
-        versions = load_tariffs().get(version.group, [])
+        tariffs = load_tariffs()
+        known = set(tariffs) | store.tariff_groups_in_use()
+        if version.group not in known and not new_group:
+            raise UserFacingError(_("there is no tariff group {group!r} (groups: {known}); a "
+                                    "new group is added deliberately").format(
+                group=version.group, known=", ".join(sorted(known)) or "-"))
+        versions = tariffs.get(version.group, [])
         if any(v.starts_on == version.starts_on for v in versions):
             raise UserFacingError(_("{group} has a version from {day} already; correct it with "
                                     "a version from a later day").format(
@@ -143,6 +155,7 @@ def bill(now: float | None = None, operator: str = "billing",
     now = time.time() if now is None else now
     until = interval_start(now) + (INTERVAL_S if final else 0)
     report = BillingReport()
+    report.modes_changed = len(settle_meters_without_tokens())
     _adopt(report, operator)
     tariffs = load_tariffs()
     waiting = set(store.accounts_to_adopt())

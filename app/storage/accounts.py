@@ -91,27 +91,45 @@ def open_account_for_node(node_id: int) -> AccountRecord | None:
     return _record(row, row.node) if row else None
 
 
+def accounts_of_node(node_id: int) -> list[AccountRecord]:
+    q = (Account.select(Account, Node).join(Node).where(Account.node == node_id)
+         .order_by(Account.closed_at.is_null().desc(), Account.id.desc()))
+    return [_record(a, a.node) for a in q]
+
+
 def open_accounts() -> list[AccountRecord]:
     q = Account.select(Account, Node).join(Node).where(Account.closed_at.is_null()) \
         .order_by(Account.id)
     return [_record(a, a.node) for a in q]
 
 
-def find_accounts(text: str, limit: int = 50) -> list[AccountRecord]:
+def find_accounts(text: str, limit: int = 50, include_closed: bool = False
+                  ) -> list[AccountRecord]:
     """Open accounts whose room code, account number, or current occupant's name or
-    student/staff number matches ``text`` (exact code or number first, then contains)."""
+    student/staff number matches ``text`` (exact code or number first, then contains).
+    ``include_closed``: also the last closed account of a room that has no open one."""
     text = text.strip()
     if not text:
         return []
     like = f"%{text}%"
     occupant_nodes = Occupant.select(Occupant.node).where(
         Occupant.moved_out.is_null() & ((Occupant.name ** like) | (Occupant.person_no == text)))
+    matches = ((Node.code == text) | (Account.number == text) | (Node.code ** like)
+               | (Node.name ** like) | Node.id.in_(occupant_nodes))
     q = (Account.select(Account, Node).join(Node)
-         .where(Account.closed_at.is_null()
-                & ((Node.code == text) | (Account.number == text) | (Node.code ** like)
-                   | (Node.name ** like) | Node.id.in_(occupant_nodes)))
-         .order_by((Node.code != text), Node.code).limit(limit))
-    return [_record(a, a.node) for a in q]
+         .where(matches if include_closed else (Account.closed_at.is_null() & matches))
+         .order_by((Node.code != text), Node.code, Account.closed_at.is_null().desc(),
+                   Account.id.desc()))
+    out: list[AccountRecord] = []
+    seen: set[int] = set()
+    for a in q:
+        if a.node_id in seen:  # the open account, or else the latest closed one, of a room
+            continue
+        seen.add(a.node_id)
+        out.append(_record(a, a.node))
+        if len(out) >= limit:
+            break
+    return out
 
 
 def meters_of_node(node_id: int) -> list[tuple[int, str, str, int]]:
@@ -135,6 +153,11 @@ def insert_tariff(group: str, starts_on: str, price: str, tiers: str, allowance_
     return Tariff.insert(group=group, starts_on=starts_on, price=price, tiers=tiers,
                          allowance_kwh=allowance_kwh, created_at=time.time(),
                          created_by=created_by).execute()
+
+
+def tariff_groups_in_use() -> set[str]:
+    """The tariff groups accounts (open or closed) name."""
+    return {g for (g,) in Account.select(Account.tariff_group).distinct().tuples()}
 
 
 def tariff_rows(group: str | None = None) -> list[dict]:

@@ -28,6 +28,16 @@ def demo_db() -> Path:
     return data_dir() / "demo.db"
 
 
+def demo_state_file() -> Path:
+    """The demo simulator's memory of its meters (``simulate --state``)."""
+    return data_dir() / "demo-sim.json"
+
+
+def demo_pid_file() -> Path:
+    """The demo simulator that runs, and the demo windows that use it (JSON)."""
+    return data_dir() / "demo-sim.pid"
+
+
 def log_dir() -> Path:
     d = data_dir() / "logs"
     d.mkdir(parents=True, exist_ok=True)

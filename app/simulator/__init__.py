@@ -3,8 +3,9 @@
 Qt-free and free of the station's core: it plays the meters, nothing else. Modules:
 ``identity`` (serials, shops), ``curves`` (the day's loads), ``meter`` (one meter's physics and
 registers), ``image`` (profile points as registers), ``protocol`` (frames), ``faults``
-(``--faults``), ``campus`` (buses of meters), ``server`` (the wire), ``handle`` (in-process
-use), ``cli`` (``python main.py simulate``).
+(``--faults``), ``campus`` (buses of meters), ``server`` (the wire), ``state`` (the meters'
+memory across restarts, ``--state``), ``handle`` (in-process use), ``cli`` (``python main.py
+simulate``), ``demo_campus`` and ``process`` (the demo's database and its simulator process).
 """
 
 from __future__ import annotations

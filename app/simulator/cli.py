@@ -3,12 +3,14 @@
 The flags are a contract (tests and users script against them). Once every bus listens, one
 line per bus is printed and flushed, ``bus 1 listening on tcp://127.0.0.1:5021 (27 meters,
 acrel-ddsy1352)``, whose URL :meth:`app.drivers.modbus_link.LinkConfig.from_url` accepts.
+With ``--state FILE`` the meters keep their memory across restarts (:mod:`app.simulator.state`).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import signal
 import sys
 from pathlib import Path
@@ -21,6 +23,7 @@ from app.simulator.campus import MAX_UNIT, SimCampus
 from app.simulator.clock import SimClock, parse_start
 from app.simulator.faults import FaultSpecError, parse_faults
 from app.simulator.server import TRANSPORTS, SimServer, SimulatorError, WireTiming
+from app.simulator.state import StateFileError, StateKeeper
 
 DEFAULT_PORT = 5020
 
@@ -97,6 +100,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--key-file", type=Path, default=None,
                         help="master key for recharge tokens (default: the station's; created "
                              "if missing)")
+    parser.add_argument("--state", type=Path, default=None, metavar="FILE",
+                        help=_("keep the meters' memory (money, energy, purchases, relay, "
+                               "settings) in FILE across restarts: read at start (missing: "
+                               "fresh meters), saved while serving and at exit"))
 
 
 def _master_key(path: Path | None) -> MasterKey:
@@ -113,21 +120,34 @@ def _master_key(path: Path | None) -> MasterKey:
     return load_master_key(path)
 
 
-async def _serve(server: SimServer, profile: str, meters: int) -> None:
+async def _serve(server: SimServer, profile: str, meters: int,
+                 keeper: StateKeeper | None = None) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    # SIGHUP too: a terminal closed under the simulator still saves the meters' state
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
         try:
-            loop.add_signal_handler(sig, stop.set)
-        except (NotImplementedError, RuntimeError):  # Windows: Ctrl+C ends asyncio.run
-            pass
+            loop.add_signal_handler(getattr(signal, name), stop.set)
+        except (AttributeError, NotImplementedError, RuntimeError):  # Windows: Ctrl+C ends
+            pass                                                        # asyncio.run
+    saving: asyncio.Task[None] | None = None
+    served = False
     try:
         endpoints = await server.start()
+        served = True
+        if keeper is not None:
+            saving = loop.create_task(keeper.run())
         for bus, url in enumerate(endpoints, start=1):
             print(f"bus {bus} listening on {url} ({meters} meters, {profile})", flush=True)
         await stop.wait()
     finally:
+        if saving is not None:
+            saving.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await saving
         await server.close()
+        if keeper is not None and served:
+            keeper.save(final=True)  # the meters as the power goes off
 
 
 def run(args: argparse.Namespace) -> int:
@@ -144,15 +164,34 @@ def run(args: argparse.Namespace) -> int:
         return 1
     campus = SimCampus(args.buses, args.meters, profile, seed=args.seed, master_key=key,
                        clock=SimClock(args.start, args.speed), faults=args.faults)
+    keeper = None
+    if getattr(args, "state", None) is not None:
+        keeper = StateKeeper(campus, args.state)
+        try:
+            keeper.acquire()
+            restored = keeper.load()
+        except StateFileError as exc:
+            keeper.release()
+            print(f"simulate: {exc}", file=sys.stderr)
+            return 1
+        if restored:
+            print(_("simulate: the meters' state restored from {path}").format(path=args.state),
+                  file=sys.stderr, flush=True)
+        else:
+            print(_("simulate: no state in {path} yet; fresh meters, kept there from now on")
+                  .format(path=args.state), file=sys.stderr, flush=True)
     wire = None
     if args.wire_baud:
         wire = WireTiming(args.wire_baud, args.wire_parity, profile.serial.turnaround_ms / 1000)
     server = SimServer(campus, args.transport, args.host, args.port, wire)
     try:
-        asyncio.run(_serve(server, args.profile, args.meters))
+        asyncio.run(_serve(server, args.profile, args.meters, keeper))
     except SimulatorError as exc:
         print(f"simulate: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:  # where signals cannot be handled by the loop
         pass
+    finally:
+        if keeper is not None:
+            keeper.release()
     return 0

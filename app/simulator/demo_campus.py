@@ -21,7 +21,7 @@ from app.simulator.identity import is_shop, serial_for
 from app.storage import campus
 from app.storage.accounts import insert_tariff
 from app.storage.db import open_database
-from app.storage.models import Meta
+from app.storage.models import Bus, Meta
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"  # noqa: E501
 GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉萍红娥玲芬燕彬鹏辉浩宇轩子涵欣怡梓博文"
@@ -30,6 +30,8 @@ DEMO_PRICE = "0.588"
 DEMO_OPERATORS = (("admin", Role.ADMINISTRATOR), ("cashier", Role.CASHIER),
                   ("finance", Role.FINANCE), ("maintenance", Role.MAINTENANCE),
                   ("viewer", Role.VIEWER))
+#: The simulator's default ``--port``: bus k of the demo listens on 5020 + k.
+DEFAULT_DEMO_PORT = 5020
 ROOMS_PER_FLOOR = 10
 STUDENTS_PER_ROOM = 4
 
@@ -40,7 +42,8 @@ def _name(rng: random.Random) -> str:
 
 
 def create_demo_campus(db_path: Path, *, buses: int = 12, meters: int = 27,
-                       host: str = "127.0.0.1", port: int = 5020, transport: str = "tcp",
+                       host: str = "127.0.0.1", port: int = DEFAULT_DEMO_PORT,
+                       transport: str = "tcp",
                        profile: str = "acrel-ddsy1352", seed: int = 1,
                        poll_interval_s: float = 5.0,
                        open_accounts: bool = True,
@@ -69,7 +72,7 @@ def create_demo_campus(db_path: Path, *, buses: int = 12, meters: int = 27,
         shop_counter = 0
         nodes_with_meters: list[int] = []
         for b in range(1, buses + 1):
-            bus_id = campus.add_bus(f"B{b:02d}", f"{transport}://{host}:{port + b}",
+            bus_id = campus.add_bus(f"B{b:02d}", bus_link(transport, host, port, b),
                                     poll_interval_s)
             building_no = (b - 1) // 2 + 1
             for unit in range(1, meters + 1):
@@ -116,7 +119,7 @@ def create_demo_campus(db_path: Path, *, buses: int = 12, meters: int = 27,
             insert_tariff(group, "2000-01-01", DEMO_PRICE, "", "0", "demo")
         if open_accounts:
             for node in nodes_with_meters:
-                accounts.open_account(system, node, mode="meter", adopt_meter_balance=True)
+                accounts.open_account(system, node, adopt_meter_balance=True)
                 counts["accounts"] = counts.get("accounts", 0) + 1
         for key, value in {"demo": "1", "demo_buses": buses, "demo_meters": meters,
                            "demo_port": port, "demo_host": host, "demo_transport": transport,
@@ -136,6 +139,23 @@ def add_demo_operators(password: str | None = None) -> str | None:
         operators.add_operator(system, name, role.value, password or generated,
                                must_change=generated is not None, check_strength=False)
     return generated
+
+
+def bus_link(transport: str, host: str, port: int, bus: int) -> str:
+    """Where demo bus ``bus`` is: the simulator's bus k listens on ``port`` + k."""
+    return f"{transport}://{host}:{port + bus}"
+
+
+def repoint_demo_buses(port: int) -> None:
+    """Point the open demo database's buses at a simulator started with ``--port port``."""
+    settings = demo_settings()
+    transport = settings.get("demo_transport", "tcp")
+    host = settings.get("demo_host", "127.0.0.1")
+    with campus.atomic():
+        for b in range(1, int(settings.get("demo_buses", 0)) + 1):
+            Bus.update(link=bus_link(transport, host, port, b)).where(
+                Bus.name == f"B{b:02d}").execute()
+        Meta.insert(key="demo_port", value=str(port)).on_conflict_replace().execute()
 
 
 def demo_settings() -> dict[str, str]:

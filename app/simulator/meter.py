@@ -9,6 +9,10 @@ yuan/kWh) and the arithmetic can be checked to the last micro-yuan.
 
 The relay opens at zero balance, on a power-limit breach and on a resistive ("malicious") load,
 restores itself after a delay a limited number of times, and obeys the station's controls.
+
+What a real meter keeps through a power cut (money, energy, purchase count, relay state and
+why, control mode, settings, breach count) is :meth:`SimMeter.memory`, which
+:meth:`SimMeter.restore` takes back: ``--state`` (:mod:`app.simulator.state`) saves it.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import enum
 import math
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from decimal import Decimal
 from typing import Any
 
@@ -107,6 +111,8 @@ class SimMeter:
         self._extra: dict[str, Value] = {}
         self._t = float(start)
         self._version = 0
+        #: Bumped by every change the station (or a test hook) makes: a write, set_money.
+        self.writes = 0
         self._image_version = -1
         self._image: Image = {}
         self._demand_key: tuple[int, int] | None = None
@@ -171,6 +177,7 @@ class SimMeter:
             self.money_micro = int(cents) * MICRO_PER_CENT
             self._settle(self._t)
             self._version += 1
+            self.writes += 1
 
     def demand(self, t: float | None = None) -> tuple[float, float, list[Load]]:
         """What the room draws at ``t`` if the relay is closed: watts, power factor, loads."""
@@ -305,6 +312,55 @@ class SimMeter:
             self.money_micro += verdict.amount_cents * MICRO_PER_CENT
             self.purchase_count = verdict.purchase_count
 
+    # -- memory across power cuts -------------------------------------------------------------
+    @property
+    def version(self) -> int:
+        """Bumped whenever the meter's state moves (time, a write, a hook)."""
+        return self._version
+
+    def memory(self) -> dict[str, Any]:
+        """What the meter keeps through a power cut, as plain values (written points it does
+        not act on, ``extra``, as they were written); not its time, its load or its identity,
+        which come from the clock and the seed."""
+        with self.lock:
+            return {
+                "energy_units": self.energy_units, "tariff_units": list(self.tariff_units),
+                "energy_fraction": self._frac, "money_micro": self.money_micro,
+                "purchase_count": self.purchase_count, "token_status": self.token_status,
+                "control_mode": self.control_mode, "trip_reason": int(self.trip_reason),
+                "overlimit_trips": self.overlimit_trips, "restore_at": self.restore_at,
+                "key_version": self.key_version, "settings": asdict(self.settings),
+                "extra": dict(self._extra),
+                "plugged": None if self._plugged is None else [self._plugged.watts,
+                                                               self._plugged.pf],
+            }
+
+    def restore(self, memory: Mapping[str, Any], now: float) -> None:
+        """Take back what :meth:`memory` gave, at meter time ``now``: the time since it was
+        saved passed with the power off (nothing used). A malformed ``memory`` raises
+        ValueError naming the field, changing nothing."""
+        m = check_memory(memory, self.profile)
+        with self.lock:
+            self.energy_units = m["energy_units"]
+            self.tariff_units = list(m["tariff_units"])
+            self._frac = m["energy_fraction"]
+            self.money_micro = m["money_micro"]
+            self.purchase_count = m["purchase_count"]
+            self.token_status = m["token_status"]
+            self.control_mode = m["control_mode"]
+            self.trip_reason = TripReason(m["trip_reason"])
+            self.overlimit_trips = m["overlimit_trips"]
+            self.restore_at = m["restore_at"]
+            self.key_version = m["key_version"]
+            self.settings = MeterSettings(**m["settings"])
+            self._extra = dict(m["extra"])
+            plugged = m["plugged"]
+            self._plugged = None if plugged is None else Load(*plugged)
+            self._demand_key = None
+            self._t = max(self._t, float(now))
+            self._settle(self._t)
+            self._version += 1
+
     # -- registers ---------------------------------------------------------------------------
     def quantities(self) -> dict[str, Any]:
         """Everything the meter can tell, in the simulator's units (W, V, kWh, yuan)."""
@@ -364,6 +420,7 @@ class SimMeter:
                 self.apply(point.name, value)
             self._settle(self._t)
             self._version += 1
+            self.writes += 1
 
     def snapshot(self) -> MeterSnapshot:
         """The state now, decoded from the registers exactly as the station decodes a read."""
@@ -377,3 +434,61 @@ class SimMeter:
                 money_micro=self.money_micro, energy_units=self.energy_units,
                 demand_w=self.demand()[0], shop=self.shop,
             )
+
+
+_INT_FIELDS = ("energy_units", "money_micro", "purchase_count", "token_status", "trip_reason",
+               "overlimit_trips", "key_version")
+_SETTINGS = tuple(f.name for f in fields(MeterSettings))
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def check_memory(memory: Mapping[str, Any], profile: MeterProfile) -> Mapping[str, Any]:
+    """``memory`` if it is what :meth:`SimMeter.memory` gives (``extra`` decoded), else
+    ValueError naming the field."""
+    def bad(name: str) -> ValueError:
+        return ValueError(f"bad {name!r}")
+
+    if not isinstance(memory, Mapping):
+        raise ValueError("not a meter's memory")
+    for name in _INT_FIELDS:
+        if not _is_int(memory.get(name)):
+            raise bad(name)
+    if memory["energy_units"] < 0 or memory["purchase_count"] < 0:
+        raise bad("energy_units" if memory["energy_units"] < 0 else "purchase_count")
+    units = memory.get("tariff_units")
+    if not (isinstance(units, list) and len(units) == 4 and all(
+            _is_int(u) and u >= 0 for u in units)):
+        raise bad("tariff_units")
+    frac = memory.get("energy_fraction")
+    if not (_is_number(frac) and 0 <= frac < 1):
+        raise bad("energy_fraction")
+    point = profile.points.get("control_mode")
+    modes = {name for name, _regs in point.states} if point is not None else {"auto"}
+    if memory.get("control_mode") not in modes | {"auto"}:
+        raise bad("control_mode")
+    if memory["trip_reason"] not in set(TripReason):
+        raise bad("trip_reason")
+    restore_at = memory.get("restore_at")
+    if restore_at is not None and not _is_number(restore_at):
+        raise bad("restore_at")
+    settings = memory.get("settings")
+    if not (isinstance(settings, Mapping) and set(settings) == set(_SETTINGS)
+            and all(_is_int(v) for v in settings.values())):
+        raise bad("settings")
+    extra = memory.get("extra")
+    if not (isinstance(extra, Mapping) and all(
+            isinstance(k, str) and isinstance(v, (int, Decimal, float, str, bytes))
+            for k, v in extra.items())):
+        raise bad("extra")
+    plugged = memory.get("plugged")
+    if plugged is not None and not (isinstance(plugged, list) and len(plugged) == 2
+                                    and all(_is_number(v) for v in plugged)):
+        raise bad("plugged")
+    return memory

@@ -3,6 +3,7 @@ VoltKeeper's (plain pymodbus, Debian's mbpoll), signals, and its refusals."""
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import re
@@ -149,3 +150,51 @@ def test_a_port_in_use_is_one_clear_message(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert f"127.0.0.1:{base + 1}" in done.stderr and "Traceback" not in done.stderr
     assert len(done.stderr.strip().splitlines()) <= 2  # the key notice, and the reason
+
+
+def _register(port: int, unit: int, address: int, value: int | None = None) -> int:
+    """Write (if ``value``) then read one holding register with plain pymodbus."""
+    from pymodbus.client import ModbusTcpClient
+
+    client = ModbusTcpClient("127.0.0.1", port=port, timeout=2)
+    assert client.connect()
+    try:
+        if value is not None:
+            assert not client.write_registers(address, [value], device_id=unit).isError()
+        return client.read_holding_registers(address, count=1, device_id=unit).registers[0]
+    finally:
+        client.close()
+
+
+def test_state_file_keeps_the_meters_across_a_restart(tmp_path: Path) -> None:
+    base = free_port_base(1)
+    state = tmp_path / "sim.json"
+    args = ["--buses", "1", "--meters", "2", "--port", str(base), "--speed", "0",
+            "--key-file", str(tmp_path / "k"), "--state", str(state)]
+    power_limit = 0x0481  # DDSY1352, W
+    with simulate(args, tmp_path) as sim:
+        sim.listening(1)
+        assert _register(base + 1, 2, power_limit, 1234) == 1234
+        # one simulator per state file: a second one is refused in one line
+        other = run_once([*args[:4], "--port", str(free_port_base(1)), *args[6:]], tmp_path)
+        assert other.returncode == 1
+        assert other.stderr.strip().splitlines() == [
+            f"simulate: another simulator (process {sim.proc.pid}) keeps {state}; stop it "
+            "first or give another --state"]
+        assert sim.stop(signal.SIGTERM) == 0
+        assert "fresh meters" in (sim.proc.stderr.read() if sim.proc.stderr else "")
+    saved = json.loads(state.read_text())
+    assert saved["meters"]["1.2"]["settings"]["power_limit_w"] == 1234
+    with simulate(args, tmp_path) as sim:
+        sim.listening(1)
+        assert _register(base + 1, 2, power_limit) == 1234
+        assert _register(base + 1, 1, power_limit) == 2500  # the factory's, as before
+        assert sim.stop(signal.SIGINT) == 0
+        assert "restored from" in (sim.proc.stderr.read() if sim.proc.stderr else "")
+    # another campus's state file is refused, not silently replaced by fresh meters
+    other = run_once(["--buses", "2", *args[2:]], tmp_path)
+    assert other.returncode == 1 and "Traceback" not in other.stderr
+    (line,) = other.stderr.strip().splitlines()
+    assert str(state) in line and "holds another campus (--buses 1 --meters 2 --profile " \
+        "acrel-ddsy1352 --seed 1), not this one (--buses 2 --meters 2" in line
+    assert json.loads(state.read_text())["meters"]["1.2"]["settings"]["power_limit_w"] == 1234

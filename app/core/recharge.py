@@ -25,7 +25,7 @@ from app.storage.ledger import METHOD_BOOKS
 from app.storage.models import database
 
 METHODS = {"cash": N_("cash"), "campus_card": N_("campus card"), "wechat": N_("WeChat"),
-           "alipay": N_("Alipay"), "bank": N_("bank transfer")}
+           "alipay": N_("Alipay"), "unionpay": N_("UnionPay"), "bank": N_("bank transfer")}
 assert set(METHODS) == set(METHOD_BOOKS), "every payment method needs its book account"
 #: Defaults for the desk; the settings may lower or raise them.
 MAX_RECHARGE_CENTS = 2_000_00
@@ -90,6 +90,7 @@ def recharge(operator: Operator, account_id: int, amount_cents: int, method: str
     with act(operator, Permission.RECHARGE, "recharge",
              target=f"{acct.number} ({acct.room})" if acct else str(account_id),
              node_id=acct.node_id if acct else None) as a:
+        a.before = {"balance_cents": ledger.balance(account_id)} if acct else None
         result = book_recharge(operator.name, account_id, amount_cents, method,
                                reference=reference, maximum=maximum, memo=memo, t=t)
         a.after = {"amount_cents": amount_cents, "method": method, "receipt": result.receipt_no,

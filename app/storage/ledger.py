@@ -22,6 +22,7 @@ BOOKS = {
     "clearing:campus_card": "asset",
     "clearing:wechat": "asset",
     "clearing:alipay": "asset",
+    "clearing:unionpay": "asset",  # UnionPay (银联, 云闪付)
     "bank": "asset",
     "prepaid": "liability",  # money held for each account (per account)
     "carried": "liability",  # money carried to a resident's next term
@@ -30,7 +31,8 @@ BOOKS = {
     "equity:opening": "equity",  # balances adopted when an account is opened
 }
 METHOD_BOOKS = {"cash": "cash", "campus_card": "clearing:campus_card",
-                "wechat": "clearing:wechat", "alipay": "clearing:alipay", "bank": "bank"}
+                "wechat": "clearing:wechat", "alipay": "clearing:alipay",
+                "unionpay": "clearing:unionpay", "bank": "bank"}
 
 Entry = tuple[str, int | None, int]  # (book code, prepaid account id or None, cents)
 

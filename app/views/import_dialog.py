@@ -1,11 +1,13 @@
-"""Importing payment statements (campus card, WeChat, Alipay; Excel or CSV) with a preview.
+"""Importing payment statements (campus card, WeChat Pay, Alipay, UnionPay; Excel or CSV) with a
+preview.
 
 Reading the file and booking run off the UI thread through the context's runner; the core
 decides everything: ``payments_import.preview`` judges every row and changes nothing,
 ``payments_import.apply`` books the valid rows in one transaction or none, as one audited act.
-Cancelling the booking (the runner's progress dialog) raises ``Cancelled`` inside that
-transaction, so it rolls back whole. Problems reach the operator in one message, never one per
-row.
+Booking always asks once (``confirm_booking``): "Book N payments totalling ¥X from FILE?",
+with the rows in error listed above the question when there are some. Cancelling the booking
+(the runner's progress dialog) raises ``Cancelled`` inside that transaction, so it rolls back
+whole. Problems reach the operator in one message, never one per row.
 """
 
 from __future__ import annotations
@@ -53,10 +55,12 @@ log = logging.getLogger("voltkeeper.ui.import")
 
 COLUMNS = (N_("Row"), N_("Transaction id"), N_("Room"), N_("Amount"), N_("Method"),
            N_("Status"), N_("Problem"))
-STATUS_TEXT = {"ok": N_("to book"), "error": N_("error"), "duplicate": N_("already imported")}
-ROW_COLOR = {"error": QColor("#fde0dc"), "duplicate": QColor("#eeeeee")}
+STATUS_TEXT = {"ok": N_("to book"), "error": N_("error"), "duplicate": N_("already imported"),
+               "skipped": N_("not a payment")}
+ROW_COLOR = {"error": QColor("#fde0dc"), "duplicate": QColor("#eeeeee"),
+             "skipped": QColor("#f5f5f5")}
 STATUS_COLOR = {"ok": QColor("#1b5e20"), "error": QColor("#b71c1c"),
-                "duplicate": QColor("#616161")}
+                "duplicate": QColor("#616161"), "skipped": QColor("#616161")}
 STATUS_ROLE = Qt.ItemDataRole.UserRole + 1
 ERRORS_LISTED = 12
 _ROOT = QModelIndex()
@@ -69,7 +73,7 @@ def _method_text(code: str) -> str:
 
 def row_texts(r: PaymentRow) -> list[str]:
     """What the preview shows of a row, column by column."""
-    who = r.room or r.person_no
+    who = r.room or r.person_no or r.memo  # a memo that names no room is shown as it is
     if r.account_room and r.account_room != who:
         who = f"{who} → {r.account_room}"
     # an amount is shown as read by the core only on rows that will be booked
@@ -156,8 +160,9 @@ class ImportDialog(QDialog):
         self.maximum_cents = maximum_cents
         self.preview: ImportPreview | None = None
         self.path: Path | None = None
-        #: Asked before booking when some rows have errors (the message lists them).
-        self.confirm_with_errors: Callable[[str], bool] = self._ask_with_errors
+        #: Asked once before every booking: the count, the total and the file (and the rows in
+        #: error, when there are some); True books.
+        self.confirm_booking: Callable[[str], bool] = self._ask
         #: Shows one message when reading or booking fails.
         self.alert: Callable[[str], None] = self._warn
         self.job: Job | None = None
@@ -204,7 +209,8 @@ class ImportDialog(QDialog):
             self.view.setColumnWidth(col, width)
         self.only_problems = QCheckBox()
         self.only_problems.toggled.connect(
-            lambda on: self.proxy.setFilterRegularExpression("^(error|duplicate)$" if on else ""))
+            lambda on: self.proxy.setFilterRegularExpression(
+                "^(error|duplicate|skipped)$" if on else ""))
 
         self.summary = QLabel()
         self.summary.setObjectName("summary")
@@ -242,6 +248,7 @@ class ImportDialog(QDialog):
         self.book_button.setText(_("Book valid rows"))
         self.close_button.setText(_("Close"))
         self.model.retranslate()
+        self._show_file()
         self._update()
 
     # -- reading a statement -------------------------------------------------------------------
@@ -258,7 +265,7 @@ class ImportDialog(QDialog):
         if self.busy:
             return
         self.path = Path(path)
-        self.file_label.setText(str(self.path))
+        self._show_file()
         self._keep_status = keep_status
         if not keep_status:
             self.status.setStyleSheet("")
@@ -281,8 +288,8 @@ class ImportDialog(QDialog):
         p = self.preview
         if p is None or not p.valid or self.busy:
             return
-        if p.errors and not self.confirm_with_errors(
-                errors_message(p) + "\n\n" + self._book_question(p)):
+        if not self.confirm_booking(self.booking_question(p)):
+            self.status.setStyleSheet("")
             self.status.setText(_("Nothing booked."))
             return
         rows, total = len(p.valid), p.total_cents
@@ -292,11 +299,14 @@ class ImportDialog(QDialog):
                     on_done=self._booked, progress=True,
                     label=_("Booking {n} payments…").format(n=rows))
 
-    def _book_question(self, p: ImportPreview) -> str:
-        return _("Book the {n} valid rows ({total}) now?").format(
-            n=len(p.valid), total=format_cents(p.total_cents, symbol=True))
+    def booking_question(self, p: ImportPreview) -> str:
+        """The one question before booking (the rows in error first, when there are some)."""
+        question = _("Book {n} payments totalling {total} from {file}?").format(
+            n=len(p.valid), total=format_cents(p.total_cents, symbol=True),
+            file=Path(p.path).name)
+        return errors_message(p) + "\n\n" + question if p.errors else question
 
-    def _ask_with_errors(self, message: str) -> bool:
+    def _ask(self, message: str) -> bool:
         answer = QMessageBox.question(
             self, _("Import payments"), message,
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
@@ -332,6 +342,7 @@ class ImportDialog(QDialog):
             return
         self.preview = preview
         self.model.set_rows(preview.rows)
+        self._show_file()
         if not self._keep_status:
             self.status.setStyleSheet("")
             self.status.setText("")
@@ -381,17 +392,34 @@ class ImportDialog(QDialog):
         self.choose_button.setEnabled(not busy)
         self.method.setEnabled(not busy)
         if p is None:
-            self.summary.setText(_("Choose a campus card, WeChat or Alipay statement "
-                                   "(.xlsx or .csv)."))
+            self.summary.setText(_("Choose a campus card, WeChat Pay, Alipay or UnionPay "
+                                   "statement (.xlsx or .csv)."))
             return
         self.summary.setText(self.summary_text(p))
 
     @staticmethod
     def summary_text(p: ImportPreview) -> str:
-        return _("To book: {n} payments totalling {total} · {errors} rows with errors · "
+        text = _("To book: {n} payments totalling {total} · {errors} rows with errors · "
                  "{dups} already imported").format(
             n=len(p.valid), total=format_cents(p.total_cents, symbol=True),
             errors=len(p.errors), dups=len(p.duplicates))
+        if p.skipped:
+            text += " · " + _("{n} not payments (refunds, closed orders)").format(
+                n=len(p.skipped))
+        return text
+
+    def _show_file(self) -> None:
+        """The file, and whose statement it is when the file says (its rows take that method
+        whatever the default)."""
+        if self.path is None:
+            self.file_label.setText("")
+            return
+        p = self.preview
+        if p is not None and p.path == str(self.path) and p.channel:
+            self.file_label.setText(_("{file} ({method} statement, header on line {line})").format(
+                file=self.path, method=_method_text(p.channel), line=p.header_line))
+        else:
+            self.file_label.setText(str(self.path))
 
     def done(self, r: int) -> None:
         self._closing = True

@@ -1,5 +1,6 @@
 """Importing payment statements in the dialog, on a real SQLite file: bad rows shown before
-anything is booked, the valid rows booked in one go, the same file twice books nothing."""
+anything is booked, one question (count, total, file) before every booking, the valid rows
+booked in one go, the same file twice books nothing."""
 
 from __future__ import annotations
 
@@ -100,15 +101,15 @@ def test_bad_rows_shown_then_valid_rows_booked_once(qtbot, rooms, tmp_path, arti
 
     # errors exist: one question listing them all; "no" books nothing
     asked: list[str] = []
-    dlg.confirm_with_errors = lambda message: asked.append(message) or False
+    dlg.confirm_booking = lambda message: asked.append(message) or False
     qtbot.mouseClick(dlg.book_button, Qt.MouseButton.LeftButton)
     assert len(asked) == 1
     assert "4 rows have errors" in asked[0] and "row 3: unknown room" in asked[0]
     assert "row 6: transaction id repeats row 2" in asked[0]
-    assert "Book the 3 valid rows (¥92.84) now?" in asked[0]
+    assert asked[0].endswith("Book 3 payments totalling ¥92.84 from wechat-2026-11.csv?")
     assert LedgerTxn.select().count() == 0 and dlg.status.text() == "Nothing booked."
 
-    dlg.confirm_with_errors = lambda message: True
+    dlg.confirm_booking = lambda message: True
     with qtbot.waitSignal(dlg.applied, timeout=5000) as booked, \
             qtbot.waitSignal(dlg.loaded, timeout=5000):  # and the file is judged again
         dlg.book()
@@ -139,7 +140,7 @@ def test_bad_rows_shown_then_valid_rows_booked_once(qtbot, rooms, tmp_path, arti
     assert preview.path == str(f) and dlg.alerts == [] and again.alerts == []
 
 
-def test_clean_excel_file_books_without_a_question(qtbot, rooms, tmp_path):
+def test_clean_excel_file_still_asks_once(qtbot, rooms, tmp_path):
     wb = Workbook()
     ws = wb.active
     for row in (["transaction id", "student no", "amount"], ["C1", "20240000", 100],
@@ -152,9 +153,16 @@ def test_clean_excel_file_books_without_a_question(qtbot, rooms, tmp_path):
     assert _statuses(dlg) == ["ok", "ok"]
     assert dlg.model.index(0, 2).data() == "20240000 → 1-101"
     assert dlg.model.index(0, 4).data() == "campus card"
-    dlg.confirm_with_errors = lambda message: pytest.fail("no errors: no question")
+    asked: list[str] = []
+    dlg.confirm_booking = lambda message: asked.append(message) or False
+    qtbot.mouseClick(dlg.book_button, Qt.MouseButton.LeftButton)
+    # no errors: the question is only the count, the total and the file
+    assert asked == ["Book 2 payments totalling ¥125.50 from campus-card.xlsx?"]
+    assert LedgerTxn.select().count() == 0 and not dlg.busy
+    dlg.confirm_booking = lambda message: asked.append(message) or True
     with qtbot.waitSignal(dlg.applied, timeout=5000):
         qtbot.mouseClick(dlg.book_button, Qt.MouseButton.LeftButton)
+    assert len(asked) == 2
     qtbot.waitUntil(lambda: not dlg.busy, timeout=5000)
     assert ledger.balance(rooms["1-101"]) == 10000
     assert ledger.balance(rooms["1-103"]) == 2550
@@ -165,7 +173,7 @@ def test_an_unreadable_file_is_one_message(qtbot, rooms, tmp_path):
     dlg = _dialog(qtbot)
     with qtbot.waitSignal(dlg.failed, timeout=5000) as failed:
         dlg.load(f)
-    assert "the first row must name the columns" in failed.args[0]
+    assert "names the columns" in failed.args[0]
     assert dlg.alerts == [failed.args[0]] and dlg.status.text() == failed.args[0]
     assert dlg.model.rowCount() == 0 and not dlg.book_button.isEnabled()
     with qtbot.waitSignal(dlg.failed, timeout=5000):
@@ -180,6 +188,7 @@ def test_cancelling_a_booking_books_nothing(qtbot, rooms, tmp_path):
     dlg = _dialog(qtbot)
     preview = _load(qtbot, dlg, f)
     assert len(preview.valid) == 600
+    dlg.confirm_booking = lambda message: True
     with qtbot.waitSignal(dlg.cancelled, timeout=20000):
         dlg.book()
         # the operator presses Cancel while the rows are being booked
@@ -187,3 +196,47 @@ def test_cancelling_a_booking_books_nothing(qtbot, rooms, tmp_path):
     assert dlg.status.text() == "The import was cancelled; nothing was booked."
     assert LedgerTxn.select().count() == 0 and ledger.balance(rooms["1-101"]) == 0
     assert dlg.book_button.isEnabled() and not dlg.busy
+
+
+def test_a_wechat_bill_shows_its_refund_as_not_a_payment(qtbot, rooms, tmp_path):
+    """WeChat Pay's trade bill as downloaded (UTF-8 with a BOM, backticks, the summary at the
+    end): its rows are WeChat payments whatever the default; the refund is shown, not booked."""
+    header = ("交易时间,公众账号ID,商户号,特约商户号,设备号,微信订单号,商户订单号,用户标识,"
+              "交易类型,交易状态,付款银行,货币种类,应结订单金额,代金券金额,微信退款单号,商户退款单号,"
+              "退款金额,充值券退款金额,退款类型,退款状态,商品名称,商户数据包,手续费,费率,订单金额,"
+              "申请退款金额,费率备注")
+
+    def row(txn, status, goods, amount):
+        values = ["2026-11-01 10:00:00", "wx2421b1c4370ec43b", "1900000109", "0", "", txn,
+                  "DF" + txn[-6:], "oUpF8uMuAJO", "JSAPI", status, "OTHERS", "CNY", amount,
+                  "0.00", "0", "0", "0.00", "0.00", "", "", goods, "", "0.00000", "0.60%",
+                  amount, "0.00", ""]
+        return ",".join("`" + v for v in values)
+
+    lines = [header, row("4200002026110100000001", "SUCCESS", "电费充值-1-101", "40.00"),
+             row("4200002026110100000002", "SUCCESS", "电费充值-1-103", "10.00"),
+             row("4200002026110100000001", "REFUND", "电费充值-1-101", "0.00"),
+             "总交易单数,应结订单总金额,退款总金额,充值券退款总金额,手续费总金额,订单总金额,申请退款总金额",
+             "`3,`50.00,`40.00,`0.00,`0.00000,`50.00,`40.00"]
+    f = tmp_path / "微信支付账单.csv"
+    f.write_bytes(("\r\n".join(lines) + "\r\n").encode("utf-8-sig"))
+    dlg = _dialog(qtbot)
+    preview = _load(qtbot, dlg, f)
+    assert _statuses(dlg) == ["ok", "ok", "skipped"] and preview.channel == "wechat"
+    assert "WeChat statement, header on line 1" in dlg.file_label.text()
+    assert dlg.model.index(0, 4).data() == "WeChat"  # not the default campus card
+    assert dlg.model.index(2, 5).data() == "not a payment"
+    assert "refund" in dlg.model.index(2, 6).data()
+    assert dlg.model.index(2, 0).data(Qt.ItemDataRole.BackgroundRole) == ROW_COLOR["skipped"]
+    assert dlg.summary.text().endswith("· 1 not payments (refunds, closed orders)")
+    dlg.only_problems.setChecked(True)
+    assert dlg.proxy.rowCount() == 1
+    asked: list[str] = []
+    dlg.confirm_booking = lambda message: asked.append(message) or True
+    with qtbot.waitSignal(dlg.applied, timeout=5000) as booked:
+        dlg.book()
+    assert asked == ["Book 2 payments totalling ¥50.00 from 微信支付账单.csv?"]
+    assert booked.args == [2]
+    qtbot.waitUntil(lambda: not dlg.busy, timeout=5000)
+    assert ledger.balance(rooms["1-101"]) == 4000 and ledger.balance(rooms["1-103"]) == 1000
+    assert dlg.alerts == []

@@ -115,5 +115,26 @@ def test_renamed_file_is_refused_clearly(tmp_path, campus_db, content):
 
 def test_missing_columns_refused(tmp_path, campus_db):
     f = _csv(tmp_path / "y.csv", [["who", "what"], ["a", "b"]])
-    with pytest.raises(UserFacingError, match="name the columns"):
+    with pytest.raises(UserFacingError, match="names the columns"):
         payments_import.preview(f)
+
+
+def test_rows_keep_their_line_in_the_file(tmp_path, campus_db):
+    f = _csv(tmp_path / "gaps.csv", [["交易号", "房间号", "金额"], [], ["G1", "1-101", "1"], [],
+                                      ["G1", "1-102", "2"]])
+    p = payments_import.preview(f)
+    assert [r.line for r in p.rows] == [3, 5]
+    assert p.rows[1].problem == "transaction id repeats row 3"
+
+
+def test_a_unionpay_row_is_booked_on_its_own_clearing_book(tmp_path, campus_db):
+    f = _csv(tmp_path / "mixed.csv", [HEADER, ["U1", "1-101", "8.00", "云闪付", ""],
+                                       ["U2", "1-102", "2.00", "银联", ""]])
+    p = payments_import.preview(f)
+    assert [(r.status, r.method) for r in p.rows] == [("ok", "unionpay"), ("ok", "unionpay")]
+    payments_import.apply(ADMIN, p)
+    assert ledger.trial_balance()["clearing:unionpay"] == 1000
+    # the same id under another channel is not booked twice
+    f2 = _csv(tmp_path / "again.csv", [["交易号", "房间号", "金额"], ["U1", "1-101", "8.00"]])
+    again = payments_import.preview(f2, default_method="wechat")
+    assert "already booked as a unionpay payment" in again.rows[0].problem

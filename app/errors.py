@@ -64,3 +64,8 @@ class CorruptDatabase(UserFacingError):
 
 class MissingDatabase(UserFacingError):
     """There is no database at the path given (a typo, or a station not set up yet)."""
+
+
+class UsageError(UserFacingError):
+    """A command was given without what it needs (the command line exits with 2, as for a wrong
+    flag)."""

@@ -18,10 +18,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from app.core.operators import PermissionDenied
-from app.errors import UserFacingError
+from app.errors import UsageError, UserFacingError
 from app.i18n import _, set_language
 
 EXIT_REFUSED = 1
+EXIT_USAGE = 2
 EXIT_DENIED = 3
 EXIT_PARTIAL = 4
 
@@ -42,6 +43,9 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
     )
     parser.add_argument("--demo", action="store_true",
                         help=_("open the window on a simulated campus (created once)"))
+    parser.add_argument("--port", dest="demo_port", type=int, default=None, metavar="P",
+                        help=_("with --demo: the demo simulator's ports, bus k on P + k "
+                               "(default: the demo's own, 5020 when it is made)"))
     add_db(parser, required=False)
     parser.add_argument("--language", default=None, help=_("en or zh_CN (default: system)"))
     parser.add_argument("-v", "--verbose", action="store_true", help=_("log debug details"))
@@ -58,14 +62,24 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
 def main(argv: list[str] | None = None) -> int:
     set_language(None)  # the system's language already for --help
     parser, handlers = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    if any(a == "--password" or a.startswith("--password=") for a in argv):
+        parser.error(_("a password never goes on the command line (others can read it there): "
+                       "set VOLTKEEPER_PASSWORD or answer the prompt"))
     args = parser.parse_args(argv)
+    if args.demo_port is not None and (args.command or not args.demo):
+        parser.error(_("--port before a command goes with --demo only"))
     if args.language:
         set_language(args.language)
+    # a command prints its result; the running programs (the window, serve, the simulator)
+    # tell what they do as they go
+    chatty = args.command in (None, "serve", "simulate")
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
+        level=logging.DEBUG if args.verbose else logging.INFO if chatty else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    logging.getLogger("peewee").setLevel(logging.INFO)  # its debug lines carry the data
     try:
         if args.command:
             return handlers[args.command](args)
@@ -77,23 +91,25 @@ def main(argv: list[str] | None = None) -> int:
     except PermissionDenied as exc:
         print(_("error: {message}").format(message=exc), file=sys.stderr)
         return EXIT_DENIED
+    except UsageError as exc:
+        print(_("error: {message}").format(message=exc), file=sys.stderr)
+        return EXIT_USAGE
     except UserFacingError as exc:
         print(_("error: {message}").format(message=exc), file=sys.stderr)
         return EXIT_REFUSED
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, EOFError):  # Ctrl+C, or Ctrl+D at a prompt
+        print(file=sys.stderr)
         return 130
 
 
 def _demo(args: argparse.Namespace) -> int:
-    """``--demo``: the demo campus (made once), its simulator beside, the window on it."""
-    from app.paths import default_key_file, demo_db
-    from app.simulator.process import SimulatorProcess, ensure_demo_database
+    """``--demo [--port P]``: the demo campus (made once), its simulator beside (started, or
+    joined when another demo window runs it), the window on it."""
+    from app.simulator.process import open_demo
     from app.views.startup import run_gui
 
-    db_path = demo_db()
-    simulator = SimulatorProcess(ensure_demo_database(db_path), default_key_file())
-    simulator.start()
+    demo = open_demo(port=args.demo_port)
     try:
-        return run_gui(db=db_path, demo=True, language=args.language)
+        return run_gui(db=demo.db_path, demo=True, language=args.language)
     finally:
-        simulator.stop()
+        demo.close()

@@ -39,13 +39,16 @@ def signed_in(name: str, command: str, *, allow_initial: bool = False) -> Operat
     return operator
 
 
-def new_password(prompt: str) -> str:
-    """A new password: asked twice on a terminal, else one line of standard input."""
+def new_password(prompt: str, tries: int = 3) -> str:
+    """A new password: asked twice on a terminal (again when the two differ), else one line
+    of standard input."""
     if sys.stdin.isatty():
-        first = getpass.getpass(prompt)
-        if getpass.getpass(_("Again: ")) != first:
-            raise UserFacingError(_("the two passwords differ"))
-        return first
+        for _attempt in range(tries):
+            first = getpass.getpass(prompt)
+            if getpass.getpass(_("Again: ")) == first:
+                return first
+            print(_("The two passwords differ; once more."), file=sys.stderr)
+        raise UserFacingError(_("the two passwords differ"))
     line = sys.stdin.readline()
     if not line:
         raise UserFacingError(_("no new password on standard input"))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 from app.cli import add_db
@@ -40,6 +41,8 @@ def register(sub) -> dict:
                    help=_("the backup file"))
     add_operator_flag(r, required=False)
     r.add_argument("--yes", action="store_true", help=_("do not ask for confirmation"))
+    r.add_argument("--other-station", action="store_true",
+                   help=_("restore a backup made of another station's database"))
     return {"backup": backup_command, "restore": restore_command}
 
 
@@ -64,8 +67,11 @@ def _ask(db: Path, backup_file: Path) -> bool:
     """On a terminal, ask; a script (stdin not a terminal) proceeds."""
     if not sys.stdin.isatty():
         return True
-    answer = input(_("replace {db} with {backup}? [y/N] ").format(db=db, backup=backup_file))
-    return answer.strip().lower() in ("y", "yes", _("y"))
+    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(backup_file.stat().st_mtime))
+    answer = input(_("replace {db} with {backup} (made {when})? Whatever was booked since "
+                     "then is no longer in the books (the replaced file is kept). [y/N] ")
+                   .format(db=db, backup=backup_file, when=when))
+    return answer.strip().lower() in ("y", "yes", _("y"), _("yes"))
 
 
 def restore_command(args: argparse.Namespace) -> int:
@@ -74,7 +80,8 @@ def restore_command(args: argparse.Namespace) -> int:
         operator = backup.sign_in_for_restore(args.from_file, args.operator,
                                               password_of(args.operator))
     result = backup.restore(operator, args.db, args.from_file,
-                            confirm=None if args.yes else _ask)
+                            confirm=None if args.yes else _ask,
+                            other_station=args.other_station)
     print(_("restored {db} from {backup}").format(db=result.db_path, backup=result.backup_file))
     if result.replaced_path is not None:
         print(_("the replaced database is kept as {path}").format(path=result.replaced_path))

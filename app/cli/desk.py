@@ -8,6 +8,8 @@ what it did; a refusal exits non-zero with one message (3 when the role does not
 from __future__ import annotations
 
 import argparse
+import re
+import sys
 import time
 from pathlib import Path
 
@@ -15,12 +17,13 @@ from app.cli import add_db
 from app.cli.auth import add_operator_flag, signed_in
 from app.core import accounts, billing, payments_import, queries
 from app.core.money import format_cents, parse_amount
-from app.core.operators import Operator
+from app.core.operators import Operator, Permission, operator_text, require
 from app.core.queries import AccountRecord
+from app.core.queries import booking_kind_text as kind_text
 from app.core.recharge import METHODS, delivery_state, find_account, recharge
 from app.core.station import open_station
 from app.core.tariffs import TariffVersion, parse_price, parse_tiers
-from app.errors import UserFacingError
+from app.errors import UsageError, UserFacingError
 from app.i18n import _
 
 
@@ -40,11 +43,17 @@ def register(sub) -> dict:
     add_db(p)
     p.add_argument("file", type=Path)
     add_operator_flag(p, required=False)
-    p.add_argument("--method", default="campus_card",
-                   help=_("payment method for rows that do not name one"))
+    p.add_argument("--method", default="campus_card", choices=tuple(METHODS),
+                   help=_("payment method for rows that do not name one (a WeChat Pay or "
+                          "Alipay statement names its own)"))
+    p.add_argument("--memo-pattern", default=None, metavar="REGEX",
+                   help=_("how a memo names the room: a regular expression with the named "
+                          "groups room and/or person_no"))
     p.add_argument("--skip-bad", action="store_true",
                    help=_("book the valid rows even if some rows are wrong"))
     p.add_argument("--dry-run", action="store_true", help=_("only check the file"))
+    p.add_argument("--yes", action="store_true",
+                   help=_("book without asking (needed when standard input is not a terminal)"))
 
     p = sub.add_parser("account", help=_("open or close a room's account; occupants in and "
                                          "out; refunds and corrections"))
@@ -58,7 +67,8 @@ def register(sub) -> dict:
     p.add_argument("--group", default=None, help=_("tariff group (default: dorm or shop)"))
     p.add_argument("--carry", action="store_true",
                    help=_("on closing, carry the balance to the resident's next term"))
-    p.add_argument("--method", default="cash", help=_("how money is paid back"))
+    p.add_argument("--method", default=None, choices=tuple(METHODS),
+                   help=_("how money is paid back (close: cash unless named)"))
     p.add_argument("--amount", default=None, help=_("refund: yuan, e.g. 12.34"))
     p.add_argument("--txn", type=int, default=None, help=_("correct: the booking's number"))
     p.add_argument("--reason", default="", help=_("refund or correct: why"))
@@ -75,6 +85,8 @@ def register(sub) -> dict:
     p.add_argument("--tiers", default="",
                    help=_("monthly tiers, e.g. 50:0.588,200:0.638,*:0.888 (kWh:price)"))
     p.add_argument("--allowance", default="0", help=_("free kWh per account and month"))
+    p.add_argument("--new-group", action="store_true",
+                   help=_("the group is new (a group no tariff or account names yet)"))
     add_operator_flag(p, required=False)
     return {"recharge": _opened(_recharge), "import-payments": _opened(_import),
             "account": _opened(_account), "tariff": _opened(_tariff)}
@@ -89,7 +101,7 @@ def _opened(handler):
 
 def _operator(args: argparse.Namespace):
     if not args.operator:
-        raise UserFacingError(_("{command} {action} needs --operator NAME").format(
+        raise UsageError(_("{command} {action} needs --operator NAME").format(
             command=args.command, action=getattr(args, "action", "")).replace("  ", " "))
     return signed_in(args.operator, f"{args.command} {getattr(args, 'action', '')}".strip())
 
@@ -100,24 +112,27 @@ READER = Operator.system("command line")
 
 def _room(room: str | None) -> tuple[int, AccountRecord | None]:
     if not room:
-        raise UserFacingError(_("name the room with --room"))
+        raise UsageError(_("name the room with --room"))
     return queries.room_by_number(READER, room)
 
 
 def _account(args: argparse.Namespace) -> int:
-    if args.action == "correct":
-        if args.txn is None:
-            raise UserFacingError(_("name the booking to correct with --txn"))
-        change = accounts.correct(_operator(args), args.txn, args.reason)
-        print(_("booking {txn} reversed by booking {new}").format(txn=args.txn,
-                                                                   new=change.txn_id))
-        if change.account is not None:
-            _print_balance(change.account)
-        return 0
     node_id, acct = _room(args.room)
     if args.action == "show":
         if acct is None:
             raise UserFacingError(_("{room} has no open account").format(room=args.room))
+        _print_balance(acct)
+        _print_bookings(acct)
+        return 0
+    if args.action == "correct":
+        if args.txn is None:
+            raise UsageError(_("name the booking to correct with --txn (its number: account "
+                               "show --room {room})").format(room=args.room))
+        if acct is None:
+            raise UserFacingError(_("{room} has no open account").format(room=args.room))
+        change = accounts.correct(_operator(args), args.txn, args.reason, account_id=acct.id)
+        print(_("booking {txn} reversed by booking {new}").format(txn=args.txn,
+                                                                   new=change.txn_id))
         _print_balance(acct)
         return 0
     operator = _operator(args)
@@ -140,18 +155,27 @@ def _account(args: argparse.Namespace) -> int:
         raise UserFacingError(_("{room} has no open account").format(room=args.room))
     if args.action == "close":
         s = accounts.close_account(operator, acct.id, "carry" if args.carry else "refund",
-                                   args.method)
+                                   args.method or "cash")
         verb = _("carried to the next term") if s.disposition == "carry" else _("refunded")
         print(_("closed account {number}: {amount} {verb}; the meter is tripped").format(
             number=acct.number, amount=format_cents(s.balance_cents), verb=verb))
     elif args.action == "refund":
-        if args.amount is None:
-            raise UserFacingError(_("name the amount to refund with --amount"))
+        require(operator, Permission.REFUND)  # a role that may not refund hears that first
+        if args.amount is None or args.method is None:
+            raise UsageError(_("a refund names its --amount and how it is paid back, --method"))
         accounts.refund(operator, acct.id, parse_amount(args.amount), args.method, args.reason)
         print(_("refunded {amount} from {room} by {method}").format(
             amount=format_cents(parse_amount(args.amount)), room=acct.room, method=args.method))
     _print_balance(acct)
     return 0
+
+
+def _print_bookings(acct: AccountRecord, limit: int = 20) -> None:
+    """The account's latest bookings with their numbers (what `correct --txn` takes)."""
+    for t in queries.bookings(READER, acct.id, limit=limit):
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(t.t))
+        print(f"{t.id:>8}  {when}  {kind_text(t.kind):<12} {t.method or '-':<12} "
+              f"{format_cents(t.amount_cents):>10}  {operator_text(t.operator):<10} {t.memo}")
 
 
 def _print_balance(acct: AccountRecord) -> None:
@@ -166,7 +190,7 @@ def _tariff(args: argparse.Namespace) -> int:
             raise UserFacingError(_("a tariff needs --from and --price"))
         version = TariffVersion(args.group, args.starts_on, parse_price(args.price),
                                 parse_tiers(args.tiers), parse_price(args.allowance))
-        billing.set_tariff(_operator(args), version)
+        billing.set_tariff(_operator(args), version, new_group=args.new_group)
         print(_("tariff for {group} from {day}: {price} yuan/kWh").format(
             group=args.group, day=args.starts_on, price=version.price))
     for row in queries.tariffs(READER):
@@ -199,21 +223,48 @@ def _recharge(args: argparse.Namespace) -> int:
 
 def _import(args: argparse.Namespace) -> int:
     operator = None if args.dry_run else _operator(args)
-    result = payments_import.preview(args.file, default_method=args.method)
+    try:
+        pattern = re.compile(args.memo_pattern) if args.memo_pattern else None
+    except re.error as exc:
+        raise UserFacingError(_("--memo-pattern is not a regular expression: {why}").format(
+            why=exc)) from None
+    result = payments_import.preview(args.file, default_method=args.method,
+                                     memo_pattern=pattern)
+    if result.channel:
+        print(_("{file}: {method} statement, header on line {line}").format(
+            file=args.file.name, method=_(METHODS[result.channel]), line=result.header_line))
     for r in result.errors:
         print(_("row {line}: {problem}").format(line=r.line, problem=r.problem))
     for r in result.duplicates:
         print(_("row {line}: {ref} already imported, skipped").format(line=r.line,
                                                                        ref=r.reference))
-    print(_("{file}: {ok} payments to book ({total}), {bad} wrong rows, {dup} already imported")
-          .format(file=args.file.name, ok=len(result.valid),
-                  total=format_cents(result.total_cents), bad=len(result.errors),
-                  dup=len(result.duplicates)))
+    for r in result.skipped:
+        print(_("row {line}: {ref} not a payment, skipped: {why}").format(
+            line=r.line, ref=r.reference, why=r.problem))
+    print(_("{file}: {ok} payments to book ({total}), {bad} wrong rows, {dup} already imported, "
+            "{skipped} not payments").format(
+        file=args.file.name, ok=len(result.valid), total=format_cents(result.total_cents),
+        bad=len(result.errors), dup=len(result.duplicates), skipped=len(result.skipped)))
     if result.errors and not args.skip_bad:
         raise UserFacingError(_("nothing booked: fix the wrong rows, or use --skip-bad to book "
                                 "the valid ones"))
     if operator is None:
         return 0
+    if not result.valid:
+        print(_("nothing to book"))
+        return 0
+    if not args.yes:
+        question = _("Book {n} payments totalling {total} from {file}?").format(
+            n=len(result.valid), total=format_cents(result.total_cents, symbol=True),
+            file=args.file.name)
+        if not sys.stdin.isatty():
+            raise UserFacingError(_("nothing booked: confirm with --yes (standard input is not "
+                                    "a terminal to ask: {question})").format(question=question))
+        answer = input(question + " " + _("[y/N] ")).strip().lower()
+        if answer not in ("y", "yes", "是"):
+            print(_("Nothing booked."))
+            return 1
     booked = payments_import.apply(operator, result)
-    print(_("booked {n} payments").format(n=booked.booked))
+    print(_("booked {n} payments totalling {total}").format(
+        n=booked.booked, total=format_cents(booked.total_cents)))
     return 0

@@ -16,7 +16,7 @@ from app.cli.auth import add_operator_flag, new_password, password_of, signed_in
 from app.core import operators
 from app.core.operators import PERSON_ROLES, Operator, role_text, sign_in
 from app.core.station import open_station
-from app.errors import UserFacingError
+from app.errors import UsageError
 from app.i18n import _
 
 
@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "list":
         return _list(args)
     if not args.name:
-        raise UserFacingError(_("name the operator with --name"))
+        raise UsageError(_("name the operator with --name"))
     if args.action == "add":
         return _add(args)
     if args.action == "passwd":
@@ -50,17 +50,17 @@ def run(args: argparse.Namespace) -> int:
 
 def _acting(args: argparse.Namespace) -> Operator:
     if not args.operator:
-        raise UserFacingError(_("operator {action} needs --operator NAME (an administrator)")
+        raise UsageError(_("operator {action} needs --operator NAME (an administrator)")
                               .format(action=args.action))
     return signed_in(args.operator, f"operator {args.action}")
 
 
 def _add(args: argparse.Namespace) -> int:
     if not args.role:
-        raise UserFacingError(_("give the new operator a role with --role"))
+        raise UsageError(_("give the new operator a role with --role"))
     first = not operators.has_operators()
     acting = None if first and not args.operator else _acting(args)
-    password = new_password(_("Password for {name}: ").format(name=args.name))
+    password = new_password(_("New password for {name}: ").format(name=args.name))
     # the first administrator chose their own password; anyone else gets an initial one
     # from an administrator, to be changed at first sign-in
     change = operators.add_operator(acting, args.name, args.role, password,

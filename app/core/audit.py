@@ -50,12 +50,72 @@ KIND_TEXT = {
     "account_close": N_("account closed"), "move_in": N_("moved in"),
     "move_out": N_("moved out"), "tariff_set": N_("tariff changed"),
     "setting": N_("setting changed"), "backup": N_("backup"), "restore": N_("restore"),
+    "backup_failed": N_("backup failed"), "account_mode": N_("account's money moved"),
 }
 
 
 def kind_text(kind: str) -> str:
     label = KIND_TEXT.get(kind)
     return _(label) if label else kind
+
+
+#: What the fields of an entry's before and after are called where people read them.
+FIELD_TEXT = {
+    "amount_cents": N_("amount"), "balance_cents": N_("balance"), "method": N_("method"),
+    "receipt": N_("receipt"), "txn": N_("booking"), "kind": N_("kind"), "role": N_("role"),
+    "disabled": N_("disabled"), "must_change": N_("must change the password"),
+    "mode": N_("money kept by"), "account": N_("account"), "tariff_group": N_("tariff group"),
+    "opening_cents": N_("opening balance"), "disposition": N_("balance is"),
+    "price": N_("price"), "starts_on": N_("from"), "group": N_("group"),
+}
+
+
+def _value_text(key: str, value: Any) -> str:
+    if value is None:
+        return "–"
+    if key.endswith("_cents") and isinstance(value, int):
+        from app.core.money import format_cents
+
+        return format_cents(value, symbol=True)
+    if isinstance(value, bool):
+        return _("yes") if value else _("no")
+    return str(value)
+
+
+def change_text(before: str, after: str) -> str:
+    """An entry's before and after as people read them: "balance: ¥0.00 → ¥50.00, ..."."""
+    try:
+        old = json.loads(before) if before else {}
+        new = json.loads(after) if after else {}
+    except ValueError:
+        return f"{before} → {after}" if before and after else before or after
+    if not isinstance(old, dict) or not isinstance(new, dict):
+        return f"{before} → {after}" if before and after else before or after
+    parts = []
+    for key in [*old, *(k for k in new if k not in old)]:
+        label = FIELD_TEXT.get(key)
+        name = _(label) if label else key
+        if key in old and key in new:
+            if old[key] == new[key]:
+                continue
+            parts.append(f"{name}: {_value_text(key, old[key])} → {_value_text(key, new[key])}")
+        elif key in new:
+            parts.append(f"{name}: {_value_text(key, new[key])}")
+        else:
+            parts.append(f"{name}: {_value_text(key, old[key])} → –")
+    return ", ".join(parts)
+
+
+def detail_text(kind: str, target: str, detail: str) -> str:
+    """An entry's detail as people read it (a refusal names the permission in words)."""
+    if kind == "denied":
+        from app.core.operators import Permission, permission_text
+
+        try:
+            return _("may not {what}").format(what=permission_text(Permission(target)))
+        except ValueError:
+            return detail
+    return detail
 
 
 def _json(value: Any) -> str:

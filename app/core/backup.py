@@ -37,7 +37,7 @@ from app.core.progress import Progress
 from app.errors import Cancelled, StorageError, UserFacingError
 from app.i18n import _
 from app.storage import backup as store
-from app.storage.db import close_database, database_path, open_database
+from app.storage.db import STATION_ID, close_database, database_path, open_database
 
 log = logging.getLogger("voltkeeper.backup")
 
@@ -194,7 +194,8 @@ def _aside_name(db_path: Path) -> Path:
 
 
 def restore(operator: Operator | None, db_path: Path | str, backup_file: Path | str, *,
-            confirm: Callable[[Path, Path], bool] | None = None) -> RestoreResult:
+            confirm: Callable[[Path, Path], bool] | None = None,
+            other_station: bool = False) -> RestoreResult:
     """Replace the database at ``db_path`` with ``backup_file``, which is checked first.
     ``operator``: an administrator signed in against the backup (``sign_in_for_restore``), or
     None for the OS user. ``confirm(db, backup)`` is asked once everything is checked; False
@@ -203,6 +204,12 @@ def restore(operator: Operator | None, db_path: Path | str, backup_file: Path | 
     if db_path.resolve() == backup_file.resolve():
         raise BackupRefused(_("{file} is the database itself").format(file=backup_file))
     check_backup(backup_file)
+    mine = store.read_meta(db_path, STATION_ID) if db_path.exists() else None
+    theirs = store.read_meta(backup_file, STATION_ID)
+    if mine and theirs and mine != theirs and not other_station:
+        raise BackupRefused(_("{file} is a backup of another station's database, not of {db}; "
+                              "nothing was replaced (restore it anyway with --other-station)")
+                            .format(file=backup_file.name, db=db_path))
     if operator is not None and not operator.can(Permission.RESTORE):
         if database_path() is not None:
             require(operator, Permission.RESTORE)  # recorded in the database bound here

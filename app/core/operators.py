@@ -89,7 +89,8 @@ ROLE_TEXT = {Role.ADMINISTRATOR: N_("administrator"), Role.CASHIER: N_("cashier"
              Role.VIEWER: N_("viewer"), Role.SYSTEM: N_("system")}
 PERMISSION_TEXT = {
     P.VIEW: N_("view the campus"), P.RECHARGE: N_("recharge"),
-    P.IMPORT_PAYMENTS: N_("import payments"), P.MANAGE_ACCOUNTS: N_("open accounts"),
+    P.IMPORT_PAYMENTS: N_("import payments"),
+    P.MANAGE_ACCOUNTS: N_("open accounts or move occupants"),
     P.CLOSE_ACCOUNTS: N_("close accounts"), P.REFUND: N_("refund"), P.CORRECT: N_("correct"),
     P.SET_TARIFFS: N_("change tariffs"), P.CONTROL_METER: N_("control a meter"),
     P.CONTROL_BATCH: N_("control many meters"), P.RAW_REGISTERS: N_("use raw registers"),
@@ -98,6 +99,17 @@ PERMISSION_TEXT = {
     P.SETTINGS: N_("change settings"), P.BACKUP: N_("make backups"),
     P.RESTORE: N_("restore backups"),
 }
+
+
+#: The station's own acting names (bookings and log entries made without a person), as read.
+SYSTEM_NAMES = {"billing": N_("billing"), "system": N_("system"), "demo": N_("demo"),
+                "daily backup": N_("daily backup")}
+
+
+def operator_text(name: str) -> str:
+    """An operator's name as the desk shows it: the station's own names translated."""
+    label = SYSTEM_NAMES.get(name)
+    return _(label) if label else name
 
 
 def role_text(role: str) -> str:
@@ -348,8 +360,10 @@ def add_operator(operator: Operator | None, name: str, role: str, password: str,
     hashed = hash_password(password)
     now = time.time()
     with write_transaction():
-        if store.operator_by_name(name) is not None:
-            raise UserFacingError(_("there is an operator {name} already").format(name=name))
+        taken = {o.name.casefold(): o.name for o in store.operators()}
+        if name.casefold() in taken:
+            raise UserFacingError(_("there is an operator {name} already").format(
+                name=taken[name.casefold()]))
         store.insert_operator(name, parsed.value, hashed, must_change, operator.name, now)
         audit.record(operator.name, kind, target=name, after={"role": parsed.value,
                                                               "must_change": must_change})
@@ -408,7 +422,10 @@ def set_disabled(operator: Operator, name: str, disabled: bool = True) -> Operat
                 and store.count_operators(Role.ADMINISTRATOR.value) <= 1:
             raise UserFacingError(_("{name} is the last administrator and stays enabled")
                                   .format(name=row.name))
-        store.update_operator(row.id, disabled=disabled)
+        # enabling also lifts a lock-out: an administrator's way to let someone in again
+        store.update_operator(row.id, disabled=disabled,
+                              **({} if disabled else {"failed_attempts": 0,
+                                                      "locked_until": None}))
         audit.record(operator.name, "operator_disable" if disabled else "operator_enable",
                      target=row.name, before={"disabled": row.disabled},
                      after={"disabled": disabled})

@@ -125,6 +125,7 @@ def copy_online(src_path: Path | str, dest_path: Path | str,
         source = connect_ro(src)
         source.execute("BEGIN")
         source.execute("SELECT count(*) FROM sqlite_master").fetchone()  # fixes the snapshot
+        Path(tmp).touch(mode=0o600)  # a copy is as private as the database
         target = sqlite3.connect(tmp, isolation_level=None)
 
         def _step(_status: int, remaining: int, total: int) -> None:
@@ -248,6 +249,21 @@ def read_lease(path: Path | str, name: str = POLLING, now: float | None = None
     if row is None or row[4] <= now:
         return None
     return LeaseInfo(*row)
+
+
+def read_meta(path: Path | str, key: str) -> str | None:
+    """A ``meta`` value of the database file at ``path``; None when absent or unreadable."""
+    try:
+        conn = connect_ro(path, timeout=5)
+    except sqlite3.Error:
+        return None
+    try:
+        row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    except sqlite3.Error:
+        return None
+    finally:
+        conn.close()
+    return row[0] if row else None
 
 
 def clear_leases(path: Path | str) -> None:

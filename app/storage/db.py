@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import shlex
+import uuid
 from pathlib import Path
 
 from peewee import SqliteDatabase
@@ -16,7 +17,7 @@ from peewee import SqliteDatabase
 from app.errors import CorruptDatabase, MissingDatabase, StorageError
 from app.i18n import _
 from app.storage import backup, ledger, migrations
-from app.storage.models import database
+from app.storage.models import Meta, database
 
 log = logging.getLogger("voltkeeper.storage")
 
@@ -44,16 +45,30 @@ def open_database(path: Path | str, *, create: bool = True) -> SqliteDatabase:
             log.error("database %s is damaged: %s", path, "; ".join(problems))
             raise CorruptDatabase(corrupt_message(path, problems))
     path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():  # a new station: its money and residents are for its users only
+        path.touch(mode=0o600)
     db = SqliteDatabase(str(path), pragmas=PRAGMAS, check_same_thread=False, timeout=10)
     database.initialize(db)
     ledger.reset_cache()
     try:
         db.connect(reuse_if_open=True)
         migrations.upgrade(db)
+        _name_the_station(db)
     except Exception as exc:
         db.close()
         raise StorageError(f"cannot open database {path}: {exc}") from exc
     return db
+
+
+STATION_ID = "station_id"
+
+
+def _name_the_station(db: SqliteDatabase) -> None:
+    """Give the database a station id once: a restore tells a backup of this station from
+    another station's."""
+    if Meta.get_or_none(Meta.key == STATION_ID) is None:
+        with db.atomic("IMMEDIATE"):
+            Meta.insert(key=STATION_ID, value=uuid.uuid4().hex).on_conflict_ignore().execute()
 
 
 def corrupt_message(path: Path, problems: list[str]) -> str:

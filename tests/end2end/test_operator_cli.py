@@ -119,7 +119,7 @@ def test_first_administrator_on_an_empty_station(tmp_path):
     assert first.returncode == 0, first.stderr
     second = _run(env, "operator", "add", "--db", str(db), "--name", "eve", "--role",
                   "administrator", stdin="eve-pass-1\n", password=None)
-    assert second.returncode == 1 and "needs --operator NAME (an administrator)" in second.stderr
+    assert second.returncode == 2 and "needs --operator NAME (an administrator)" in second.stderr
 
 
 def test_audit_list_and_verify_and_tampering(demo):
@@ -143,3 +143,24 @@ def test_audit_list_and_verify_and_tampering(demo):
     con.close()
     broken = _run(env, "audit", "verify", "--db", db)
     assert broken.returncode == 1 and f"entry {recharge['number']}" in broken.stdout
+
+
+def test_a_password_flag_is_refused_and_corrections_stay_in_their_room(demo):
+    env, db = demo
+    flag = _run(env, "recharge", "--db", db, "--room", "1-101", "--amount", "5", "--method",
+                "cash", "--operator", "cashier", "--password", "demo-pass-1")
+    assert flag.returncode == 2 and "VOLTKEEPER_PASSWORD" in flag.stderr
+    assert "demo-pass-1" not in flag.stderr
+    paid = _run(env, "recharge", "--db", db, "--room", "1-101", "--amount", "5", "--method",
+                "cash", "--operator", "cashier")
+    assert paid.returncode == 0, paid.stderr
+    shown = _run(env, "account", "--db", db, "show", "--room", "1-101")
+    assert shown.returncode == 0
+    numbers = [int(line.split()[0]) for line in shown.stdout.splitlines()[1:]]
+    assert numbers, shown.stdout
+    wrong_room = _run(env, "account", "--db", db, "correct", "--room", "1-102", "--txn",
+                      str(numbers[0]), "--reason", "typo", "--operator", "finance")
+    assert wrong_room.returncode == 1 and "is not one of 1-102's" in wrong_room.stderr
+    no_room = _run(env, "account", "--db", db, "correct", "--txn", str(numbers[0]),
+                   "--reason", "typo", "--operator", "finance")
+    assert no_room.returncode == 2 and "--room" in no_room.stderr

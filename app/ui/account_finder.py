@@ -1,13 +1,15 @@
-"""Finding an account at the desk: a search box and the open accounts it names.
+"""Finding an account at the desk: a search box and the accounts it names.
 
-Room number, account number, occupant name or student number (``queries.find_accounts``);
-the list waits 200 ms after the last key, Enter searches at once; one match is chosen at once.
-``chosen`` carries the account (or None when the choice is cleared).
+Room number, account number, occupant name or student number (``queries.find_accounts``): the
+open accounts, and a room's last closed one (marked closed: the dialog says so rather than
+"nothing found"); the list waits 200 ms after the last key, Enter searches at once; one match
+is chosen at once. ``chosen`` carries the account (or None when the choice is cleared).
 """
 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import QLabel, QLineEdit, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
 
 from app.core import queries
@@ -70,8 +72,12 @@ class AccountFinder(QWidget):
         self.results.clear()
         selected = None
         for hit in found:
-            item = QListWidgetItem(f"{hit.account.room}   {fmt.name_list(hit.occupants)}"
-                                   .rstrip())
+            label = f"{hit.account.room}   {fmt.name_list(hit.occupants)}".rstrip()
+            if not hit.account.is_open:
+                label = _("{room} (closed)").format(room=hit.account.room)
+            item = QListWidgetItem(label)
+            if not hit.account.is_open:
+                item.setForeground(QBrush(QColor("#9e9e9e")))
             item.setData(ACCOUNT_ROLE, hit)
             item.setToolTip(hit.account.number)
             self.results.addItem(item)

@@ -9,6 +9,7 @@ that does).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,7 +60,7 @@ class AppContext:
         """A room's state for its icon: its meters' worst, low balance by the ledger."""
         account = self.balances.get(node_id)
         balance = account.balance_cents if account is not None else None
-        return worst(meter_state(self.store.meter(m), balance)
+        return worst(meter_state(self.store.meter(m), balance, self.store.is_stale(m))
                      for m in self.index.meters_of.get(node_id, ()))
 
     def apply_changes(self, changes: Changes) -> None:
@@ -82,10 +83,21 @@ class AppContext:
 
     def close(self) -> None:
         """Stop every worker (joins the bus QThreads and running acts) and the bridge."""
-        self.runner.wait_all()
+        self.runner.close()
         self.source.stop()
         self.bridge.flush()
         self.bridge.stop()
+
+
+#: A reading is stale at start when older than this many poll intervals (and never less than
+#: STALE_MIN_S): a cycle that has not come round again.
+STALE_CYCLES = 2
+STALE_MIN_S = 30.0
+
+
+def stale_after_s(index: CampusIndex) -> float:
+    intervals = [b.poll_interval_s for b in index.buses.values() if b.enabled]
+    return max(STALE_MIN_S, STALE_CYCLES * max(intervals, default=0.0))
 
 
 def build_context(db_path: Path, settings: UiSettings, operator: Operator, *,
@@ -100,6 +112,8 @@ def build_context(db_path: Path, settings: UiSettings, operator: Operator, *,
     store = LiveStore()
     snapshot, since = stored_snapshot()
     store.apply(snapshot)
+    # what was stored more than a cycle ago is shown as stale until a fresh read replaces it
+    store.mark_stale(time.time() - stale_after_s(index))
     bridge = LiveBridge(store)
     source = LiveSource(bridge, role=role, since=since, thread_factory=thread_factory,
                         feed_interval_s=feed_interval_s, check_interval_s=check_interval_s)

@@ -55,6 +55,11 @@ def relay(values: MeterValues | None, with_mode: bool = True) -> str:
     return text
 
 
+def day(t: float | None) -> str:
+    """The local date of an instant, YYYY-MM-DD."""
+    return NONE if t is None else time.strftime("%Y-%m-%d", time.localtime(t))
+
+
 def clock(t: float | None, now: float | None = None) -> str:
     """Local clock time; with the date when not today."""
     if t is None:

@@ -15,6 +15,7 @@ SIZE = 16
 COLOURS = {
     MeterState.NO_DATA: QColor("#9e9e9e"),
     MeterState.OFFLINE: QColor("#757575"),
+    MeterState.STALE: QColor("#9e9e9e"),
     MeterState.TRIPPED: QColor("#d32f2f"),
     MeterState.KEEP_POWER: QColor("#1565c0"),
     MeterState.LOW_BALANCE: QColor("#f29900"),
@@ -34,12 +35,16 @@ def _canvas(scale: float) -> tuple[QPixmap, QPainter]:
 def _draw_state(p: QPainter, state: MeterState) -> None:
     c = COLOURS[state]
     r = QRectF(2, 2, 12, 12)
-    if state in (MeterState.NO_DATA, MeterState.OFFLINE):
+    if state in (MeterState.NO_DATA, MeterState.OFFLINE, MeterState.STALE):
         p.setPen(QPen(c, 2))
         p.setBrush(Qt.BrushStyle.NoBrush if state is MeterState.NO_DATA else QColor("#e0e0e0"))
         p.drawEllipse(r.adjusted(1, 1, -1, -1))
         if state is MeterState.OFFLINE:  # a slash: no answer
             p.drawLine(QPointF(4, 12), QPointF(12, 4))
+        if state is MeterState.STALE:  # clock hands: an old reading
+            p.setPen(QPen(c, 1.5))
+            p.drawLine(QPointF(8, 8), QPointF(8, 4.5))
+            p.drawLine(QPointF(8, 8), QPointF(10.5, 9.5))
         return
     p.setPen(Qt.PenStyle.NoPen)
     p.setBrush(c)

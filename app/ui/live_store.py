@@ -22,6 +22,7 @@ class MeterState(enum.Enum):
 
     NO_DATA = N_("never read")
     OFFLINE = N_("offline")
+    STALE = N_("stale")  # an old reading, no fresh one yet (at start)
     TRIPPED = N_("tripped")
     KEEP_POWER = N_("keep power")
     LOW_BALANCE = N_("low balance")
@@ -32,13 +33,17 @@ class MeterState(enum.Enum):
 STATE_ORDER = {s: i for i, s in enumerate(MeterState)}
 
 
-def meter_state(live: MeterLive | None, balance_cents: int | None = None) -> MeterState:
+def meter_state(live: MeterLive | None, balance_cents: int | None = None,
+                stale: bool = False) -> MeterState:
     """What a meter's icon says. ``balance_cents``: the room's ledger balance when it has an
-    open account (the money that counts), else the meter's own money decides "low"."""
+    open account (the money that counts), else the meter's own money decides "low".
+    ``stale``: its values are an old reading that no fresh one has replaced yet."""
     if live is None or (live.values is None and not live.online):
         return MeterState.NO_DATA
     if not live.online:
         return MeterState.OFFLINE
+    if stale:
+        return MeterState.STALE
     v = live.values
     if v is None:
         return MeterState.ONLINE
@@ -60,6 +65,18 @@ class LiveStore:
     def __init__(self) -> None:
         self.meters: dict[int, MeterLive] = {}
         self.buses: dict[int, BusLive] = {}
+        #: meters whose values are an old reading no fresh one has replaced yet
+        self.stale: set[int] = set()
+
+    def mark_stale(self, read_before: float) -> int:
+        """At start: every meter last read before ``read_before`` is stale until a fresh read
+        arrives. Returns how many."""
+        self.stale = {m.meter_id for m in self.meters.values()
+                      if m.values is not None and m.values.read_at < read_before}
+        return len(self.stale)
+
+    def is_stale(self, meter_id: int) -> bool:
+        return meter_id in self.stale
 
     def meter(self, meter_id: int) -> MeterLive | None:
         return self.meters.get(meter_id)
@@ -70,6 +87,11 @@ class LiveStore:
         changed_meters: dict[int, MeterLive] = {}
         for m in batch.meters:
             prev = self.meters.get(m.meter_id)
+            if m.values is not None and m.meter_id in self.stale \
+                    and (prev is None or prev.values is None
+                         or m.values.read_at > prev.values.read_at):
+                self.stale.discard(m.meter_id)  # a fresh read
+                changed_meters[m.meter_id] = m
             if m.values is None and prev is not None:
                 m = dataclasses.replace(prev, online=m.online)
             if m != prev:

@@ -1,8 +1,11 @@
 """The recharge receipt: drawn with QPainter on a QPrinter (the desk printer, or a PDF file).
 
-The page is a strip of 80 mm roll paper (what desk receipt printers take); on any other page
-the receipt is drawn in an 80 mm column at the top left. The receipt number is the ledger's
-gapless counter, printed with six digits. Nothing secret (no token, no key) is printed.
+Two papers: a strip of 80 mm roll paper (what desk receipt printers take) or an A4 sheet, on
+which the receipt is a column at the top, centred, in larger type. The desk's paper is a setting
+of the PC; the receipt goes to the default printer (or to the one the operator picks when the
+PC has none). It says what happened to the money: applied on the meter, or waiting for it.
+The receipt number is the ledger's gapless counter, printed with six digits. Nothing secret
+(no token, no key) is printed.
 """
 
 from __future__ import annotations
@@ -13,10 +16,11 @@ from pathlib import Path
 
 from PySide6.QtCore import QMarginsF, QRectF, QSizeF, Qt
 from PySide6.QtGui import QFont, QFontDatabase, QPageLayout, QPageSize, QPainter, QPen
-from PySide6.QtPrintSupport import QPrintDialog, QPrinter
+from PySide6.QtPrintSupport import QPrintDialog, QPrinter, QPrinterInfo
 from PySide6.QtWidgets import QDialog, QWidget
 
 from app.core.money import format_cents
+from app.core.operators import operator_text
 from app.core.queries import campus_name
 from app.core.recharge import METHODS, RechargeResult
 from app.errors import UserFacingError
@@ -28,6 +32,11 @@ log = logging.getLogger("voltkeeper.ui.receipt")
 PAPER_WIDTH_MM = 80.0
 PAPER_HEIGHT_MM = 150.0
 MARGIN_MM = 4.0
+ROLL, A4 = "80mm", "A4"
+PAPERS = (ROLL, A4)
+#: On A4 the receipt is a column this wide, its type this much larger.
+A4_COLUMN_MM = 110.0
+A4_SCALE = 1.3
 #: The receipt's title is printed in both languages whatever the window's language.
 TITLE_EN = "Electricity recharge receipt"
 TITLE_ZH = "电费充值收据"
@@ -48,17 +57,24 @@ def receipt_lines(result: RechargeResult) -> list[tuple[str, str]]:
         (_("Payment method"), _(method) if method else result.method),
         (_("Amount"), format_cents(result.amount_cents, symbol=True)),
         (_("Balance after"), format_cents(result.balance_cents, symbol=True)),
-        (_("Operator"), result.operator),
+        (_("Operator"), operator_text(result.operator)),
     ]
 
 
-def receipt_note(result: RechargeResult) -> str:
-    if result.outbox_id is not None:
-        return _("Keep this receipt. The meter is credited when it next answers the station.")
-    return _("Keep this receipt.")
+def receipt_note(result: RechargeResult, state: str) -> str:
+    """What happened to the money, as the receipt says it (``state``: the delivery state)."""
+    if state == "applied":
+        return _("The meter has been credited. Keep this receipt.")
+    if state == "failed":
+        return _("The meter refused the credit; the desk puts it right. Keep this receipt.")
+    if result.outbox_id is None:
+        return _("The station keeps this account's money: the balance is available now. "
+                 "Keep this receipt.")
+    return _("Waiting for the meter: it is credited when it next answers the station. Keep "
+             "this receipt.")
 
 
-def _font(point_size: float, bold: bool = False) -> QFont:
+def _typeface(point_size: float, bold: bool = False) -> QFont:
     font = QFont()
     available = set(QFontDatabase.families())
     families = [f for f in CJK_FONTS if f in available]
@@ -69,29 +85,35 @@ def _font(point_size: float, bold: bool = False) -> QFont:
     return font
 
 
-def _pdf_printer(path: Path) -> QPrinter:
+def _pdf_printer(path: Path, paper: str) -> QPrinter:
     printer = QPrinter(QPrinter.PrinterMode.HighResolution)
     printer.setOutputFormat(QPrinter.OutputFormat.PdfFormat)
     printer.setOutputFileName(str(path))
     printer.setDocName(path.stem)
-    printer.setPageLayout(roll_page_layout())
+    printer.setPageLayout(page_layout(paper))
     return printer
 
 
-def roll_page_layout() -> QPageLayout:
+def page_layout(paper: str = ROLL) -> QPageLayout:
+    """The page of ``paper``: the 80 mm roll (150 mm long) or an A4 sheet."""
+    margins = QMarginsF(MARGIN_MM, MARGIN_MM, MARGIN_MM, MARGIN_MM)
+    if paper == A4:
+        return QPageLayout(QPageSize(QPageSize.PageSizeId.A4), QPageLayout.Orientation.Portrait,
+                           QMarginsF(15, 15, 15, 15), QPageLayout.Unit.Millimeter)
     size = QPageSize(QSizeF(PAPER_WIDTH_MM, PAPER_HEIGHT_MM), QPageSize.Unit.Millimeter,
                      "Receipt 80 mm", QPageSize.SizeMatchPolicy.ExactMatch)
-    return QPageLayout(size, QPageLayout.Orientation.Portrait,
-                       QMarginsF(MARGIN_MM, MARGIN_MM, MARGIN_MM, MARGIN_MM),
+    return QPageLayout(size, QPageLayout.Orientation.Portrait, margins,
                        QPageLayout.Unit.Millimeter)
 
 
-def render_receipt(result: RechargeResult, printer_or_path: QPrinter | str | Path) -> None:
-    """Draw the receipt on ``printer_or_path``: a configured QPrinter, or a PDF file path."""
+def render_receipt(result: RechargeResult, printer_or_path: QPrinter | str | Path, *,
+                   state: str = "", paper: str = ROLL) -> None:
+    """Draw the receipt on ``printer_or_path``: a configured QPrinter, or a PDF file path of
+    ``paper``. ``state``: how far the meter got (the receipt says it)."""
     if isinstance(printer_or_path, str | Path):
         path = Path(printer_or_path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        printer = _pdf_printer(path)
+        printer = _pdf_printer(path, paper)
     else:
         printer = printer_or_path
     lines = receipt_lines(result)
@@ -100,7 +122,7 @@ def render_receipt(result: RechargeResult, printer_or_path: QPrinter | str | Pat
     if not painter.begin(printer):
         raise UserFacingError(_("The printer could not be opened."))
     try:
-        _draw(painter, printer, campus, lines, receipt_note(result))
+        _draw(painter, printer, campus, lines, receipt_note(result, state))
     finally:
         painter.end()
 
@@ -113,7 +135,15 @@ def _draw(painter: QPainter, printer: QPrinter, campus: str,
         return v * dpi / 25.4
 
     page = QRectF(printer.pageLayout().paintRectPixels(dpi))
-    width = min(page.width(), mm(PAPER_WIDTH_MM - 2 * MARGIN_MM))
+    wide = page.width() > mm(PAPER_WIDTH_MM)  # a sheet, not the roll
+    column = A4_COLUMN_MM if wide else PAPER_WIDTH_MM - 2 * MARGIN_MM
+    width = min(page.width(), mm(column))
+    if wide:  # a column in the middle of the sheet, in larger type
+        painter.translate((page.width() - width) / 2, 0)
+
+    def _font(point_size: float, bold: bool = False) -> QFont:
+        return _typeface(point_size * (A4_SCALE if wide else 1.0), bold)
+
     y = 0.0
     center = int(Qt.AlignmentFlag.AlignHCenter | Qt.TextFlag.TextWordWrap)
     left = int(Qt.AlignmentFlag.AlignLeft | Qt.TextFlag.TextWordWrap)
@@ -161,29 +191,25 @@ def _draw(painter: QPainter, printer: QPrinter, campus: str,
     block(note, _font(7), left, 0)
 
 
-def receipt_pdf(result: RechargeResult, path: str | Path) -> Path:
+def receipt_pdf(result: RechargeResult, path: str | Path, *, state: str = "",
+                paper: str = ROLL) -> Path:
     """Write the receipt as a PDF file; returns its path."""
-    render_receipt(result, path)
+    render_receipt(result, path, state=state, paper=paper)
     return Path(path)
 
 
-def ask_desk_printer(parent: QWidget | None = None) -> QPrinter | None:
-    """Let the operator choose the printer (80 mm roll preset); None when they cancel."""
+def desk_printer(paper: str = ROLL, parent: QWidget | None = None) -> QPrinter | None:
+    """The PC's default printer set up for ``paper``; when the PC has none, the one the
+    operator chooses (None when they cancel)."""
+    info = QPrinterInfo.defaultPrinter()
+    if not info.isNull():
+        printer = QPrinter(info, QPrinter.PrinterMode.HighResolution)
+        printer.setPageLayout(page_layout(paper))
+        return printer
     printer = QPrinter(QPrinter.PrinterMode.HighResolution)
-    printer.setPageLayout(roll_page_layout())
+    printer.setPageLayout(page_layout(paper))
     dialog = QPrintDialog(printer, parent)
     dialog.setWindowTitle(_("Print receipt"))
     if dialog.exec() != QDialog.DialogCode.Accepted:
         return None
     return printer
-
-
-def print_receipt(result: RechargeResult, parent: QWidget | None = None) -> bool:
-    """Print the receipt on the desk printer the operator chooses; False when cancelled."""
-    printer = ask_desk_printer(parent)
-    if printer is None:
-        return False
-    render_receipt(result, printer)
-    log.info("receipt %s printed on %s", receipt_number(result.receipt_no),
-             printer.printerName() or "(default)")
-    return True

@@ -70,6 +70,7 @@ class OperationRunner(QObject):
         super().__init__(parent)
         self._running: dict[int, tuple[Job, WorkerThread, _Relay, QProgressDialog | None]] = {}
         self._spent: _Relay | None = None
+        self._closed = False  # the window is going: results are no longer shown
 
     @property
     def busy(self) -> bool:
@@ -140,6 +141,9 @@ class OperationRunner(QObject):
         if dialog is not None:
             dialog.close()
             dialog.deleteLater()
+        if self._closed:  # the screens that asked are gone
+            self.jobDone.emit(job)
+            return
         try:
             if job.error is None:
                 if on_done is not None:
@@ -158,8 +162,13 @@ class OperationRunner(QObject):
             if not job.quiet and not self.busy:
                 self.busyChanged.emit(False)
 
+    def close(self) -> None:
+        """The window closes: let the running jobs end, show nothing of what they return."""
+        self._closed = True
+        self.wait_all()
+
     def wait_all(self) -> None:
-        """Let every running job end (closing the window)."""
+        """Let every running job end (cancelling those that can be)."""
         running = list(self._running.values())
         for job, _thread, _relay, _dialog in running:
             job.progress.cancel()

@@ -24,8 +24,9 @@ DATABASE = Option("database", str, "")
 GEOMETRY = Option("window/geometry", QByteArray, QByteArray())
 WINDOW_STATE = Option("window/state", QByteArray, QByteArray())
 SPLITTER = Option("window/splitter", QByteArray, QByteArray())
-TABLE_HEADER = Option("window/room_table_header", QByteArray, QByteArray())
+TABLE_HEADER = Option("window/room_table_header_v2", QByteArray, QByteArray())  # v2: 13 columns
 LAST_NODE = Option("window/last_node", int, 0)
+RECEIPT_PAPER = Option("desk/receipt_paper", str, "80mm")  # "80mm" roll or "A4"
 
 
 class UiSettings:

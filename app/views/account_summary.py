@@ -11,17 +11,15 @@ import time
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QAbstractItemView, QLabel, QTableWidget, QTableWidgetItem
 
-from app.core.queries import RoomOverview, TxnRecord
+from app.core.operators import operator_text
+from app.core.queries import DAILY_KINDS, RoomOverview, TxnRecord
+from app.core.queries import booking_kind_text as kind_text
 from app.core.recharge import METHODS
 from app.i18n import N_, _
 from app.ui import fmt
 
 RECENT_DAYS = 7
 RECENT_TXNS = 6
-KIND_TEXT = {"recharge": N_("recharge"), "consumption": N_("electricity used"),
-             "allowance": N_("free allowance"), "opening": N_("opening balance"),
-             "refund": N_("refund"), "carry": N_("carried over"),
-             "correction": N_("correction")}
 MODE_TEXT = {"meter": N_("the meter"), "station": N_("the station")}
 
 
@@ -70,11 +68,6 @@ def fill_use(table: QTableWidget, total: QLabel, room: RoomOverview) -> None:
         total=fmt.kwh(sum(wh for _d, wh in days)), n=len(days)))
 
 
-def kind_text(kind: str) -> str:
-    label = KIND_TEXT.get(kind)
-    return _(label) if label else kind
-
-
 def method_text(method: str) -> str:
     label = METHODS.get(method)
     return _(label) if label else method
@@ -84,7 +77,9 @@ def fill_txns(table: QTableWidget, txns: list[TxnRecord]) -> None:
     """An account's latest bookings."""
     table.setRowCount(len(txns))
     for row, t in enumerate(txns):
-        values = [time.strftime("%Y-%m-%d %H:%M", time.localtime(t.t)), kind_text(t.kind),
-                  method_text(t.method), fmt.money(t.amount_cents), t.operator]
+        when = t.memo if t.kind in DAILY_KINDS else \
+            time.strftime("%Y-%m-%d %H:%M", time.localtime(t.t))  # a day's sum: the day
+        values = [when, kind_text(t.kind), method_text(t.method), fmt.money(t.amount_cents),
+                  operator_text(t.operator)]
         for col, text in enumerate(values):
             table.setItem(row, col, cell(text, align_right=col == 3))

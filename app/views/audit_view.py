@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 
 from app.core import audit
 from app.core.audit import AuditEntryView, AuditFilter, AuditPage
+from app.core.operators import operator_text
 from app.i18n import N_, _
 from app.ui.context import ActingContext
 
@@ -40,12 +41,6 @@ COLUMNS = (N_("No."), N_("Time"), N_("Operator"), N_("Act"), N_("Target"), N_("C
 BANNER_STYLE = ("background: #c62828; color: white; font-weight: bold; padding: 8px; "
                 "border-radius: 3px;")
 DEFAULT_DAYS = 30
-
-
-def change_text(entry: AuditEntryView) -> str:
-    if entry.before and entry.after:
-        return f"{entry.before} → {entry.after}"
-    return entry.after or entry.before
 
 
 class AuditView(QDialog):
@@ -169,7 +164,7 @@ class AuditView(QDialog):
                 if combo.count() == 0:
                     combo.addItem(_("All"), "")
             return
-        for combo, values, text in ((self.operator, self.page.operators, str),
+        for combo, values, text in ((self.operator, self.page.operators, operator_text),
                                     (self.kind, self.page.kinds, audit.kind_text)):
             chosen = combo.currentData()
             combo.blockSignals(True)
@@ -199,7 +194,9 @@ class AuditView(QDialog):
         self.table.setRowCount(len(self.entries))
         for row, e in enumerate(self.entries):
             values = [str(e.id), time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(e.t)),
-                      e.operator, audit.kind_text(e.kind), e.target, change_text(e), e.detail]
+                      operator_text(e.operator), audit.kind_text(e.kind), e.target,
+                      audit.change_text(e.before, e.after),
+                      audit.detail_text(e.kind, e.target, e.detail)]
             for col, text in enumerate(values):
                 item = QTableWidgetItem(text)
                 item.setToolTip(text)

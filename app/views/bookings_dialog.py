@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 
 from app.core import accounts, queries
 from app.core.money import format_cents
-from app.core.operators import Permission
+from app.core.operators import Permission, operator_text
 from app.core.queries import AccountRecord, TxnRecord
 from app.core.recharge import METHODS
 from app.errors import UserFacingError
@@ -119,6 +119,7 @@ class BookingsDialog(QDialog):
         top.addWidget(self.finder)
         top.addLayout(right, 1)
         self.retranslate()
+        self._update()
         self.resize(1000, 560)
         if initial_query:
             self.finder.search.setText(initial_query)
@@ -156,7 +157,7 @@ class BookingsDialog(QDialog):
         for row, t in enumerate(self.txns):
             values = [str(t.id), time.strftime("%Y-%m-%d %H:%M", time.localtime(t.t)),
                       kind_text(t.kind), method_text(t.method), fmt.money(t.amount_cents),
-                      t.operator, t.memo]
+                      operator_text(t.operator), t.memo]
             for col, text in enumerate(values):
                 item = QTableWidgetItem(text)
                 item.setData(TXN_ROLE, t.id)
@@ -191,7 +192,12 @@ class BookingsDialog(QDialog):
     # -- the acts ------------------------------------------------------------------------------
     def _ask_refund(self) -> tuple[int, str, str] | None:
         form = RefundForm(self.balance_cents, self)
-        if form.exec() != QDialog.DialogCode.Accepted or form.amount.cents() is None:
+        if form.exec() != QDialog.DialogCode.Accepted:
+            return None
+        if form.amount.cents() is None:
+            self.message.setStyleSheet(ERROR_STYLE)
+            self.message.setText(_("Not refunded: {why}").format(
+                why=form.amount.verdict().message or _("enter an amount")))
             return None
         return form.amount.cents(), str(form.method.currentData()), form.reason.text()
 
@@ -220,8 +226,8 @@ class BookingsDialog(QDialog):
         reason = self.ask_reason(txn)
         if reason is None:
             return
-        operator = self.ctx.session.operator
-        self._act(lambda: accounts.correct(operator, txn.id, reason),
+        operator, account_id = self.ctx.session.operator, self.account.id if self.account else None
+        self._act(lambda: accounts.correct(operator, txn.id, reason, account_id=account_id),
                   _("Booking {id} is reversed.").format(id=txn.id))
 
     def _act(self, work, success: str) -> None:

@@ -25,7 +25,9 @@ from app.i18n import LANGUAGES, _, ngettext
 from app.ui import fmt, settings
 from app.ui.context import AppContext
 from app.ui.language import apply_language
+from app.ui.receipt import PAPERS
 from app.ui.session import IdleWatcher
+from app.ui.widgets import ERROR_STYLE
 from app.views.campus_tree import CampusTree
 from app.views.meter_panel import MeterPanel
 from app.views.room_table import RoomTable
@@ -38,9 +40,15 @@ BALANCE_REFRESH_MS = 30_000
 class ActionSpec:
     key: str
     menu: str
-    permission: Permission | None
+    permission: Permission | tuple[Permission, ...] | None  # any of them
     text: Callable[[], str]
     shortcut: str = ""
+
+    def allowed(self, can: Callable[[Permission], bool]) -> bool:
+        if self.permission is None:
+            return True
+        wanted = self.permission if isinstance(self.permission, tuple) else (self.permission,)
+        return any(can(p) for p in wanted)
 
 
 #: Every action of the menus, and the permission its act needs (hidden without it).
@@ -53,6 +61,8 @@ ACTIONS = (
     ActionSpec("recharge", "desk", Permission.RECHARGE, lambda: _("&Recharge…"), "Ctrl+R"),
     ActionSpec("import_payments", "desk", Permission.IMPORT_PAYMENTS,
                lambda: _("&Import payments…")),
+    ActionSpec("account", "desk", (Permission.MANAGE_ACCOUNTS, Permission.CLOSE_ACCOUNTS),
+               lambda: _("&Account and occupants…")),
     ActionSpec("refund", "desk", Permission.REFUND, lambda: _("Re&fund…")),
     ActionSpec("correct", "desk", Permission.CORRECT, lambda: _("&Correct a booking…")),
     ActionSpec("tariffs", "station", Permission.SET_TARIFFS, lambda: _("&Tariffs…")),
@@ -95,21 +105,27 @@ class MainWindow(QMainWindow):
         self.source_label = QLabel()
         self.buses_label = QLabel()
         self.cycle_label = QLabel()
-        for w in (self.operator_label, self.source_label, self.buses_label, self.cycle_label):
+        self.bus_problem_label = QLabel()
+        self.bus_problem_label.setStyleSheet(ERROR_STYLE)
+        for w in (self.operator_label, self.source_label, self.bus_problem_label,
+                  self.buses_label, self.cycle_label):
             w.setContentsMargins(12, 0, 12, 0)
             self.statusBar().addPermanentWidget(w)
         self._build_menus()
         self.dialogs: dict[str, QDialog] = {}
+        self._hidden: list[QDialog] = []  # dialogs hidden while the window is locked
 
         self.tree.nodeSelected.connect(self.show_node)
         self.table.roomActivated.connect(self.tree.select_node)
         self.panel.rechargeRequested.connect(
             lambda node: self.open_recharge(self.ctx.index.nodes[node].code
                                             or self.ctx.index.nodes[node].name))
+        self.panel.accountRequested.connect(lambda _node: self.trigger("account"))
+        self.panel.bookingsRequested.connect(lambda _node: self.trigger("correct"))
         ctx.bridge.batch.connect(self.on_batch)
         ctx.source.changed.connect(self.update_status)
         ctx.runner.changed.connect(self.on_changes)
-        ctx.session.operatorChanged.connect(lambda _op: self.apply_role())
+        ctx.session.operatorChanged.connect(self._operator_changed)
         self.idle = IdleWatcher(0 if ctx.demo else station_settings.get(
             station_settings.LOCK_AFTER_MIN), self)
         self.idle.idle.connect(self.lock)
@@ -149,6 +165,18 @@ class MainWindow(QMainWindow):
             group.addAction(action)
             self.language_menu.addAction(action)
             self.language_actions[code] = action
+        self.paper_menu = QMenu(self)
+        self.menus["settings"].addMenu(self.paper_menu)
+        papers = QActionGroup(self)
+        self.paper_actions: dict[str, QAction] = {}
+        for paper in PAPERS:
+            action = QAction(self, checkable=True)
+            action.setChecked(paper == self.ctx.settings.get(settings.RECEIPT_PAPER))
+            action.triggered.connect(
+                lambda _checked=False, p=paper: self.ctx.settings.set(settings.RECEIPT_PAPER, p))
+            papers.addAction(action)
+            self.paper_menu.addAction(action)
+            self.paper_actions[paper] = action
         for key in ("file", "desk", "station", "settings"):
             self.menuBar().addMenu(self.menus[key])
 
@@ -160,7 +188,7 @@ class MainWindow(QMainWindow):
     def apply_role(self) -> None:
         """Show only the acts the signed-in operator's role allows (the core checks again)."""
         for spec in ACTIONS:
-            allowed = spec.permission is None or self.ctx.session.can(spec.permission)
+            allowed = spec.allowed(self.ctx.session.can)
             self.actions_[spec.key].setVisible(allowed)
             self.actions_[spec.key].setEnabled(allowed)
         for key in ("desk", "station"):
@@ -206,6 +234,12 @@ class MainWindow(QMainWindow):
         self.ctx.session.locked = True
         self.pages.setCurrentWidget(self.lock_page)
         self.menuBar().setEnabled(False)
+        # the open dialogs hide too (an audit log or an account left on screen is not for
+        # whoever walks by); they come back for the same operator
+        self._hidden = [d for key, d in self.dialogs.items() if key != "unlock"
+                        and d.isVisible()]
+        for dialog in self._hidden:
+            dialog.hide()
         unlock(self)
 
     def unlocked(self) -> None:
@@ -213,6 +247,19 @@ class MainWindow(QMainWindow):
         self.pages.setCurrentWidget(self.splitter)
         self.menuBar().setEnabled(True)
         self.idle.reset()
+        for dialog in self._hidden:
+            if dialog in self.dialogs.values():
+                dialog.show()
+        self._hidden = []
+
+    def _operator_changed(self, _operator) -> None:
+        """Another operator: what the previous one had open closes (it was theirs to see)."""
+        for key, dialog in list(self.dialogs.items()):
+            if key != "unlock":
+                dialog.close()
+                del self.dialogs[key]
+        self._hidden = []
+        self.apply_role()
 
     def set_language(self, code: str) -> None:
         """Switch the language now (every view re-reads its texts) and remember it."""
@@ -234,6 +281,9 @@ class MainWindow(QMainWindow):
         for spec in ACTIONS:
             self.actions_[spec.key].setText(spec.text())
         self.language_menu.setTitle(_("Language"))
+        self.paper_menu.setTitle(_("Receipt paper"))
+        self.paper_actions[PAPERS[0]].setText(_("80 mm receipt roll"))
+        self.paper_actions[PAPERS[1]].setText(_("A4 sheet"))
         for code, action in self.language_actions.items():
             action.setText(_("System language") if code == "system" else LANGUAGES[code])
         self.placeholder.setText(_("Choose a building, floor or room in the tree.")
@@ -321,10 +371,25 @@ class MainWindow(QMainWindow):
             self.source_label.setText(_("Not polling"))
         self.buses_label.setText(_("Buses healthy: {healthy}/{total}").format(
             healthy=store.healthy_buses(enabled), total=len(enabled)))
+        self.bus_problem_label.setText(self.bus_problems(enabled))
         cycle = store.full_cycle_s()
         self.cycle_label.setText(
             _("Full cycle: not yet") if cycle is None else _("Full cycle: {seconds} at {time}")
             .format(seconds=fmt.seconds(cycle), time=fmt.clock(store.last_cycle_at())))
+
+    def bus_problems(self, enabled: list[int]) -> str:
+        """The buses that are down (or failing), named with their reason, for the status bar."""
+        bad = [b for bid in enabled if (b := self.ctx.store.buses.get(bid)) is not None
+               and b.state in ("down", "error")]
+        if not bad:
+            return ""
+        first = bad[0]
+        name = self.ctx.index.buses[first.bus_id].name if first.bus_id in self.ctx.index.buses \
+            else str(first.bus_id)
+        text = _("{bus} down: {reason}").format(bus=name, reason=first.error or first.state)
+        if len(bad) > 1:
+            text += " " + _("(and {n} more)").format(n=len(bad) - 1)
+        return text
 
     # -- remembered layout ---------------------------------------------------------------------
     def _restore(self) -> None:
@@ -354,6 +419,7 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         self.save_layout()
         self.idle.stop()
+        self.balance_timer.stop()
         for dialog in list(self.dialogs.values()):
             dialog.close()
         super().closeEvent(event)

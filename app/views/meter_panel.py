@@ -24,8 +24,10 @@ from PySide6.QtWidgets import (
 )
 
 from app.core import queries
+from app.core.billing import RECONCILE_TOLERANCE_CENTS
 from app.core.changes import Changes
 from app.core.live import LiveBatch, MeterLive
+from app.core.meter_info import meter_details
 from app.core.operators import Permission
 from app.drivers.meter_values import MeterValues
 from app.i18n import N_, _
@@ -72,6 +74,8 @@ MODE_TEXT = {"meter": N_("the meter keeps the money"),
 
 class MeterPanel(QWidget):
     rechargeRequested = Signal(int)  # node id
+    accountRequested = Signal(int)  # node id
+    bookingsRequested = Signal(int)  # node id
 
     def __init__(self, ctx: AppContext, parent=None) -> None:
         super().__init__(parent)
@@ -94,15 +98,26 @@ class MeterPanel(QWidget):
         self.balance = QLabel()
         self.balance.setObjectName("balance")
         self.balance.setFont(scaled_font(self.balance.font(), 1.3, bold=True))
+        self.difference = QLabel()
+        self.difference.setObjectName("difference")
         self.recharge_button = QPushButton()
         self.recharge_button.setObjectName("recharge_button")
         self.recharge_button.clicked.connect(lambda: self.rechargeRequested.emit(self.node_id))
+        self.account_button = QPushButton()
+        self.account_button.setObjectName("account_button")
+        self.account_button.clicked.connect(lambda: self.accountRequested.emit(self.node_id))
+        self.bookings_button = QPushButton()
+        self.bookings_button.setObjectName("bookings_button")
+        self.bookings_button.clicked.connect(lambda: self.bookingsRequested.emit(self.node_id))
         account = QHBoxLayout()
         account.addWidget(self.account_line)
         account.addSpacing(12)
         account.addWidget(self.balance)
+        account.addSpacing(12)
+        account.addWidget(self.difference)
         account.addStretch(1)
-        account.addWidget(self.recharge_button)
+        for button in (self.account_button, self.bookings_button, self.recharge_button):
+            account.addWidget(button)
         head = QHBoxLayout()
         head.addWidget(self.title)
         head.addSpacing(12)
@@ -155,6 +170,8 @@ class MeterPanel(QWidget):
 
     def retranslate(self) -> None:
         self.recharge_button.setText(_("Recharge this room…"))
+        self.account_button.setText(_("Account and occupants…"))
+        self.bookings_button.setText(_("Bookings…"))
         for key, caption in FIELDS:
             self.captions[key].setText(_(caption))
         self.plot.setTitle(_("Power, last hour"), color="#333333")
@@ -178,12 +195,27 @@ class MeterPanel(QWidget):
             self.meter_line.setText(_("No meter serves this room"))
         else:
             m = idx.meters[self.meter_id]
-            self.meter_line.setText(_("Meter {where} · serial {serial} · {profile}").format(
-                where=idx.bus_address(self.meter_id), serial=m.serial, profile=m.profile))
+            line = _("Meter {where} · serial {serial} · {profile}").format(
+                where=idx.bus_address(self.meter_id), serial=m.serial, profile=m.profile)
+            self.meter_line.setText(line + self._lacks(self.meter_id))
         self._show_account()
         self._show_values()
         if reload_chart:
             self._load_chart()
+
+    def _lacks(self, meter_id: int) -> str:
+        """What the meter was found to lack (its details), and so who keeps its money."""
+        try:
+            details = meter_details(self.ctx.operator, meter_id)
+        except Exception:  # the details are extra: the panel shows without them
+            return ""
+        if not details.missing:
+            return ""
+        text = " · " + _("lacks: {points}").format(
+            points=", ".join(p.name for p in details.missing))
+        if not details.takes_tokens:
+            text += " · " + _("takes no recharge token: the station keeps its money")
+        return text
 
     def _show_account(self) -> None:
         account = self.ctx.balances.get(self.node_id)
@@ -202,9 +234,33 @@ class MeterPanel(QWidget):
             self.balance.setStyleSheet(ERROR_STYLE if account.balance_cents is not None
                                        and account.balance_cents <= 0 else "")
         self.recharge_button.setEnabled(account is not None)
+        self.bookings_button.setEnabled(account is not None)
+        self._show_difference()
+
+    def _show_difference(self) -> None:
+        """A meter that keeps the money: what it holds beside the books, and the difference."""
+        account = self.ctx.balances.get(self.node_id)
+        live = self.ctx.store.meter(self.meter_id) if self.meter_id is not None else None
+        money = live.values.remaining_money_cents if live and live.values else None
+        if account is None or account.mode != "meter" or money is None \
+                or account.balance_cents is None:
+            self.difference.setText("")
+            return
+        diff = money - account.balance_cents
+        text = _("On the meter {money}").format(money=fmt.money(money))
+        if diff:
+            text += " · " + _("{diff} against the books").format(
+                diff=fmt.money(diff) if diff < 0 else "+" + fmt.money(diff))
+        self.difference.setText(text)
+        self.difference.setStyleSheet(ERROR_STYLE if abs(diff) > RECONCILE_TOLERANCE_CENTS else
+                                      "color: #666666;")
 
     def apply_role(self) -> None:
         self.recharge_button.setVisible(self.ctx.session.can(Permission.RECHARGE))
+        self.account_button.setVisible(self.ctx.session.can(Permission.MANAGE_ACCOUNTS)
+                                       or self.ctx.session.can(Permission.CLOSE_ACCOUNTS))
+        self.bookings_button.setVisible(self.ctx.session.can(Permission.REFUND)
+                                        or self.ctx.session.can(Permission.CORRECT))
 
     def on_changes(self, changes: Changes) -> None:
         if self.node_id and self.node_id in changes.nodes:
@@ -212,9 +268,13 @@ class MeterPanel(QWidget):
 
     def _show_values(self) -> None:
         live = self.ctx.store.meter(self.meter_id) if self.meter_id is not None else None
+        old = self.meter_id is not None and (self.ctx.store.is_stale(self.meter_id)
+                                             or (live is not None and not live.online))
         for key, text in field_texts(live).items():
             self.values[key].setText(text)
-        state = meter_state(live)
+            self.values[key].setStyleSheet("color: #9e9e9e;" if old else "")
+        state = self.ctx.room_state(self.node_id) if self.node_id else meter_state(live)
+        self._show_difference()
         self.state_icon.setPixmap(state_icon(state).pixmap(16, 16))
         self.state_text.setText(_(state.value))
 

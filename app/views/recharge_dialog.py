@@ -47,7 +47,7 @@ from app.ui.account_finder import AccountFinder
 from app.ui.amount_edit import AmountEdit, AmountVerdict
 from app.ui.context import ActingContext
 from app.ui.errors import error_text
-from app.ui.receipt import ask_desk_printer, receipt_number, render_receipt
+from app.ui.receipt import ROLL, desk_printer, receipt_number, render_receipt
 from app.ui.widgets import ERROR_STYLE, scaled_font
 from app.views.account_summary import (
     MODE_TEXT,
@@ -81,15 +81,16 @@ class RechargeDialog(QDialog):
     def __init__(self, ctx: ActingContext, parent: QWidget | None = None, *,
                  maximum_cents: int = MAX_RECHARGE_CENTS,
                  confirm_above_cents: int = CONFIRM_ABOVE_CENTS, initial_query: str = "",
-                 printer_factory: PrinterFactory | None = None) -> None:
+                 printer_factory: PrinterFactory | None = None, paper: str = ROLL) -> None:
         super().__init__(parent)
         self.setObjectName("RechargeDialog")
         self.ctx = ctx
         self.runner = ctx.runner
         self.maximum_cents = maximum_cents
         self.confirm_above_cents = confirm_above_cents
+        self.paper = paper
         self.printer_factory: PrinterFactory = printer_factory or (
-            lambda: ask_desk_printer(self))
+            lambda: desk_printer(self.paper, self))
         #: Asked before booking more than ``confirm_above_cents``; tests replace it.
         self.confirm_large: Callable[[int], bool] = self._ask_large
         self.account: AccountRecord | None = None
@@ -137,7 +138,11 @@ class RechargeDialog(QDialog):
         self.use_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.use_total = QLabel()
         self.txn_table = small_table(5)
-        self.txn_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        # every column as wide as its content (an amount is never cut), the spare room to the
+        # booking's kind
+        header = self.txn_table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         self.txn_table.setMinimumHeight(110)
         self.form_labels = {key: QLabel() for key in
                             ("room", "account", "mode", "people", "balance", "meter", "use",
@@ -241,6 +246,7 @@ class RechargeDialog(QDialog):
         if self.result is not None or self.booking:
             return  # the booked account stays on screen until "New recharge"
         self.account = account
+        self.amount_message.setText(self.amount.verdict().message if self.amount.text() else "")
         self._show_account(account)
         self._update_buttons()
 
@@ -264,14 +270,16 @@ class RechargeDialog(QDialog):
             self.txn_table.setRowCount(0)
             return
         try:
-            room = queries.room_overview(self.ctx.session.operator, acct.node_id)
+            room = queries.room_overview(self.ctx.session.operator, acct.node_id,
+                                         account_id=acct.id)
         except Exception as exc:  # keep the desk's dialog open on a database trouble
             self.meter.setText(error_text(exc, "room overview"))
             return
         self.overview = room
         self.room.setText(acct.room)
         self.account_no.setText(acct.number)
-        self.mode.setText(_(MODE_TEXT.get(acct.mode, acct.mode)))
+        self.mode.setText(_(MODE_TEXT.get(acct.mode, acct.mode)) if acct.is_open else
+                          _("closed on {day}").format(day=fmt.day(acct.closed_at)))
         self.people.setText(fmt.name_list([f"{o.name} ({o.person_no})" if o.person_no
                                            else o.name for o in room.occupants]) or blank)
         self.balance.setText(fmt.money(room.balance_cents))
@@ -295,8 +303,13 @@ class RechargeDialog(QDialog):
 
     def _update_buttons(self) -> None:
         done = self.result is not None or self.booking
+        closed = self.account is not None and not self.account.is_open
+        if closed and not done:
+            self.amount_message.setText(_("This account is closed: open a new account for the "
+                                          "room (Desk > Account and occupants) to recharge "
+                                          "it."))
         self.confirm_button.setEnabled(not done and not self.blocked and self.account is not None
-                                       and self.amount.cents() is not None)
+                                       and not closed and self.amount.cents() is not None)
         self.print_button.setEnabled(done)
         self.reset_button.setEnabled(done or self.blocked or bool(self.amount.text()))
         for w in (self.search, self.results, self.amount, self.method):
@@ -323,7 +336,8 @@ class RechargeDialog(QDialog):
     def confirm(self) -> bool:
         """Book the recharge shown on the form (off the UI thread); False when nothing was
         started. ``recharged`` carries the result once booked."""
-        if self.result is not None or self.booking or self.blocked or self.account is None:
+        if self.result is not None or self.booking or self.blocked or self.account is None \
+                or not self.account.is_open:
             return False
         verdict = self.amount.verdict()
         if verdict.cents is None:
@@ -413,7 +427,8 @@ class RechargeDialog(QDialog):
             target = self.printer_factory()
             if target is None:
                 return False
-            render_receipt(self.result, target)  # type: ignore[arg-type]
+            render_receipt(self.result, target, state=self.state,  # type: ignore[arg-type]
+                           paper=self.paper)
         except Exception as exc:
             self.amount_message.setText(_("The receipt was not printed: {reason}").format(
                 reason=error_text(exc, "printing a receipt")))

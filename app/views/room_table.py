@@ -40,12 +40,13 @@ _ModelIndex = QModelIndex | QPersistentModelIndex
 _ROOT = QModelIndex()  # the invisible root, as a default argument
 _MISSING = -math.inf  # unknown values sort below every number
 
+#: Money first after the state: the balance (the books), then what the meter holds.
 COLUMNS = (
     ("room", N_("Room")), ("occupants", N_("Occupants")), ("state", N_("State")),
-    ("balance", N_("Balance")), ("voltage", N_("Voltage")), ("current", N_("Current")),
-    ("power", N_("Power")),
-    ("power_factor", N_("PF")), ("frequency", N_("Frequency")), ("energy", N_("Energy")),
-    ("money", N_("Meter money")), ("relay", N_("Relay")), ("read_at", N_("Last read")),
+    ("balance", N_("Balance")), ("money", N_("Meter money")), ("relay", N_("Relay")),
+    ("power", N_("Power")), ("energy", N_("Energy")), ("voltage", N_("Voltage")),
+    ("current", N_("Current")), ("power_factor", N_("PF")), ("frequency", N_("Frequency")),
+    ("read_at", N_("Last read")),
 )
 COL = {key: i for i, (key, _caption) in enumerate(COLUMNS)}
 _TEXT_COLUMNS = {COL["room"], COL["occupants"], COL["state"], COL["relay"]}
@@ -106,7 +107,9 @@ class RoomTableModel(QAbstractTableModel):
 
     def _state(self, row: int) -> MeterState:
         account = self.ctx.balances.get(self.rows[row][0])
-        return meter_state(self.live(row), account.balance_cents if account else None)
+        meter_id = self.rows[row][1]
+        return meter_state(self.live(row), account.balance_cents if account else None,
+                           meter_id is not None and self.ctx.store.is_stale(meter_id))
 
     def live(self, row: int) -> MeterLive | None:
         meter_id = self.rows[row][1]
@@ -260,10 +263,19 @@ class RoomTable(QWidget):
     def show_node(self, node_id: int) -> None:
         self.node_id = node_id
         self.model.set_node(node_id)
-        if not self._sized:  # once; after that the operator's widths stay
+        if not self._sized:  # once; after that the operator's widths stay (but grow to fit)
             self.view.resizeColumnsToContents()
             self._sized = True
         self.retranslate()
+
+    def fit_columns(self) -> None:
+        """Widen any column whose content (or heading) no longer fits: a number is never cut;
+        a column the operator made wider stays wider."""
+        header = self.view.horizontalHeader()
+        for col in range(len(COLUMNS)):
+            wanted = max(self.view.sizeHintForColumn(col), header.sectionSizeHint(col))
+            if header.sectionSize(col) < wanted:
+                header.resizeSection(col, wanted)
 
     def restore_header(self, state) -> None:
         """The remembered column widths and sort order."""
@@ -272,6 +284,8 @@ class RoomTable(QWidget):
     def retranslate(self) -> None:
         self.model.headerDataChanged.emit(Qt.Orientation.Horizontal, 0, len(COLUMNS) - 1)
         self.view.viewport().update()
+        if self._sized:  # the other language's words and numbers are wider or narrower
+            self.fit_columns()
         if self.node_id:
             self.title.setText(self.ctx.index.path(self.node_id))
             self._update_summary()
@@ -287,6 +301,7 @@ class RoomTable(QWidget):
     def on_batch(self, batch: LiveBatch) -> None:
         if self.model.apply(batch):
             self._update_summary()
+            self.fit_columns()
 
     def on_changes(self, changes: Changes) -> None:
         if changes.campus and self.node_id:

@@ -54,9 +54,11 @@ def run_gui(db: Path | None = None, demo: bool = False, language: str | None = N
             db_path = db if db is not None else demo_db()
         else:
             db_path = db if db is not None else default_database(ui)
-            if db is not None:
-                ui.set(settings.DATABASE, str(db))
+            if db is not None and not Path(db).exists() and not ask_to_create(Path(db)):
+                return 0  # a mistyped path does not make a new, empty station
         open_station(db_path)
+        if db is not None and not demo:
+            ui.set(settings.DATABASE, str(db))  # the next start opens it again
         runner = OperationRunner()
         operator = sign_in_at_start(runner, demo)
         if operator is None:
@@ -81,6 +83,17 @@ def run_gui(db: Path | None = None, demo: bool = False, language: str | None = N
         if ctx is not None:
             ctx.close()
         release_connection()
+
+
+def ask_to_create(path: Path) -> bool:
+    """A --db that does not exist: a new station there only if the operator says so."""
+    answer = QMessageBox.question(
+        None, "VoltKeeper",
+        _("There is no database at {path}. Create a new, empty station there?").format(
+            path=path),
+        QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+        QMessageBox.StandardButton.No)
+    return answer == QMessageBox.StandardButton.Yes
 
 
 def sign_in_at_start(runner: OperationRunner, demo: bool) -> Operator | None:

@@ -247,7 +247,11 @@ class TariffDialog(QDialog):
         except UserFacingError as exc:
             self.message.setText(str(exc))
             return
-        question = describe(version) + "\n\n" + _(
+        known = {self.group.itemText(i) for i in range(self.group.count())}
+        new_group = version.group not in known
+        question = describe(version) + "\n\n" + (_(
+            "{group} is a new tariff group: no room pays by it until it is given to them.")
+            .format(group=version.group) + "\n\n" if new_group else "") + _(
             "This cannot be undone; a wrong version is corrected by a newer one.")
         answer = QMessageBox.question(
             self, _("Add tariff version"), question,
@@ -257,7 +261,7 @@ class TariffDialog(QDialog):
             return
         acting = self.ctx.session.operator
         self.add_button.setEnabled(False)
-        self.ctx.runner.run(lambda: billing.set_tariff(acting, version),
+        self.ctx.runner.run(lambda: billing.set_tariff(acting, version, new_group=new_group),
                             title=_("Add tariff version"), parent=self, on_done=self._done,
                             on_error=self._error)
 

@@ -15,6 +15,7 @@ from app.core import backup as backups
 from app.core import operators
 from app.core.operators import Operator
 from app.i18n import _
+from app.ui import settings
 
 if TYPE_CHECKING:
     from app.views.main_window import MainWindow
@@ -114,13 +115,30 @@ def recharge(window: MainWindow, query: str = "") -> None:
 
     if not query:
         query = _selected_room(window)
-    _show(window, "recharge", lambda: RechargeDialog(window.ctx, window, initial_query=query))
+    paper = window.ctx.settings.get(settings.RECEIPT_PAPER)
+    _show(window, "recharge", lambda: RechargeDialog(window.ctx, window, initial_query=query,
+                                                     paper=paper))
 
 
 def import_payments(window: MainWindow) -> None:
     from app.views.import_dialog import ImportDialog
 
     _show(window, "import", lambda: ImportDialog(window.ctx, window))
+
+
+def account(window: MainWindow) -> None:
+    """The selected room's account (open, close, open again) and occupants (in, out)."""
+    from app.views.account_dialog import AccountDialog
+
+    node = window.tree.current_node()
+    if not node or not window.ctx.index.is_leaf(node):
+        QMessageBox.information(window, _("Account and occupants"),
+                                _("Choose a room or shop in the tree first."))
+        return
+    old = window.dialogs.get("account")
+    if old is not None and getattr(old, "node_id", None) != node:
+        old.close()
+    _show(window, "account", lambda: AccountDialog(window.ctx, node, window))
 
 
 def refund(window: MainWindow) -> None:

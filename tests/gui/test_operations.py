@@ -348,9 +348,11 @@ def test_back_up_now_from_the_window(qtbot, open_window, seed_campus, monkeypatc
     ("recharge", "recharge"), ("import_payments", "import"), ("refund", "bookings"),
     ("correct", "bookings"), ("tariffs", "tariffs"), ("audit", "audit"),
     ("manage_operators", "operators"), ("station_settings", "station_settings"),
+    ("account", "account"),
 ])
 def test_each_menu_action_opens_its_screen(qtbot, open_window, seed_campus, key, dialog):
     window = open_window(seed_campus)
+    window.tree.select_node(window.ctx.index.exact("1-101"))
     window.actions_[key].trigger()
     opened = window.dialogs[dialog]
     qtbot.waitExposed(opened)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from app.core.operators import Operator, Permission, require
+from app.i18n import N_, _
 from app.storage import accounts as store
 from app.storage import campus, ledger, readings
 from app.storage.accounts import AccountRecord
@@ -37,6 +38,7 @@ class Occupancy:
     name: str
     person_no: str
     phone: str
+    moved_in: float | None = None
 
 
 @dataclass(frozen=True)
@@ -88,13 +90,17 @@ def campus_name() -> str:
     return campus.campus_name()
 
 
-def room_overview(operator: Operator, node_id: int, *, days: int = 7,
-                  bookings: int = 6) -> RoomOverview:
+def room_overview(operator: Operator, node_id: int, *, days: int = 7, bookings: int = 6,
+                  account_id: int | None = None) -> RoomOverview:
+    """A room at the desk: its open account (or ``account_id``, open or closed), balance,
+    occupants, meters' money, the last days' use and the latest bookings (the station's
+    consumption charges summed per day, so they do not crowd out recharges)."""
     require(operator, Permission.VIEW)
     node = Node.get_or_none(Node.id == node_id)
     room = (node.code or node.name) if node else str(node_id)
-    acct = store.open_account_for_node(node_id)
-    occupants = [Occupancy(o.id, o.name, o.person_no, o.phone)
+    acct = store.get_account(account_id) if account_id is not None \
+        else store.open_account_for_node(node_id)
+    occupants = [Occupancy(o.id, o.name, o.person_no, o.phone, o.moved_in)
                  for o in Occupant.select().where((Occupant.node == node_id)
                                                   & Occupant.moved_out.is_null())
                  .order_by(Occupant.id)]
@@ -102,7 +108,50 @@ def room_overview(operator: Operator, node_id: int, *, days: int = 7,
     meters = [MeterMoney(mid, *_money_and_time(mid)) for mid in meter_ids]
     return RoomOverview(node_id, room, acct, ledger.balance(acct.id) if acct else None,
                         occupants, meters, daily_use(meter_ids, days),
-                        ledger.txns(acct.id, limit=bookings) if acct else [])
+                        recent_bookings(acct.id, bookings) if acct and bookings else [])
+
+
+#: What each kind of booking is called at the desk.
+BOOKING_KIND_TEXT = {
+    "recharge": N_("recharge"), "consumption": N_("electricity used"),
+    "allowance": N_("free allowance"), "opening": N_("opening balance"), "refund": N_("refund"),
+    "carry": N_("carried over"), "correction": N_("correction")}
+
+
+def booking_kind_text(kind: str) -> str:
+    label = BOOKING_KIND_TEXT.get(kind)
+    return _(label) if label else kind
+
+
+#: Booking kinds the station makes by itself many times a day: summed per day for the desk.
+DAILY_KINDS = ("consumption", "allowance")
+
+
+def recent_bookings(account_id: int, limit: int, scan: int = 500) -> list[TxnRecord]:
+    """The latest ``limit`` lines of an account's bookings, the billing's own bookings summed
+    into one line per kind and local day (its ``id`` is the day's latest booking)."""
+    from app.core.energy import local_day
+
+    out: list[TxnRecord] = []
+    daily: dict[tuple[str, str], int] = {}  # (kind, day) -> index in out
+    for t in ledger.txns(account_id, limit=scan):  # newest first
+        day = local_day(t.t)
+        if len(out) >= limit and (not daily or day < min(d for _k, d in daily)):
+            break  # full, and older than every day still summing
+        if t.kind in DAILY_KINDS:
+            key = (t.kind, day)
+            if key in daily:
+                prev = out[daily[key]]
+                out[daily[key]] = TxnRecord(prev.id, prev.t, prev.kind, prev.account_id,
+                                            prev.operator, prev.memo, prev.reference,
+                                            prev.method, prev.amount_cents + t.amount_cents)
+            elif len(out) < limit:
+                daily[key] = len(out)
+                out.append(TxnRecord(t.id, t.t, t.kind, t.account_id, t.operator, day,
+                                     t.reference, t.method, t.amount_cents))
+        elif len(out) < limit:
+            out.append(t)
+    return out
 
 
 def _money_and_time(meter_id: int) -> tuple[int | None, float | None]:
@@ -123,10 +172,13 @@ def daily_use(meter_ids: list[int], days: int, today: date | None = None
     return list(per_day.items())
 
 
-def find_accounts(operator: Operator, text: str, limit: int = 50) -> list[AccountHit]:
-    """Open accounts a room number, account number, occupant name or student number names."""
+def find_accounts(operator: Operator, text: str, limit: int = 50,
+                  include_closed: bool = True) -> list[AccountHit]:
+    """The accounts a room number, account number, occupant name or student number names:
+    open ones, and (``include_closed``) a room's last closed one when it has no open one, so
+    the desk can say that it is closed."""
     require(operator, Permission.VIEW)
-    found = store.find_accounts(text, limit) if text.strip() else []
+    found = store.find_accounts(text, limit, include_closed) if text.strip() else []
     names: dict[int, list[str]] = {}
     if found:
         for o in Occupant.select(Occupant.node, Occupant.name).where(
@@ -146,6 +198,12 @@ def room_by_number(operator: Operator, code: str) -> tuple[int, AccountRecord | 
     if node is None:
         raise UserFacingError(_("no room or shop {room!r}").format(room=code))
     return node.id, store.open_account_for_node(node.id)
+
+
+def accounts_of_room(operator: Operator, node_id: int) -> list[AccountRecord]:
+    """Every account a room has had, newest first (the open one, if any, first of all)."""
+    require(operator, Permission.VIEW)
+    return store.accounts_of_node(node_id)
 
 
 def balance(operator: Operator, account_id: int) -> int:

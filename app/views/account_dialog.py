@@ -12,7 +12,6 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
     QDialog,
-    QDialogButtonBox,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
@@ -38,7 +37,7 @@ from app.i18n import N_, _
 from app.ui import fmt
 from app.ui.context import ActingContext
 from app.ui.errors import error_text
-from app.ui.widgets import ERROR_STYLE, GOOD_STYLE, message_label, scaled_font
+from app.ui.widgets import ERROR_STYLE, GOOD_STYLE, message_label, ok_cancel, scaled_font
 from app.views.account_summary import MODE_TEXT, method_text
 
 OCCUPANT_COLUMNS = (N_("Name"), N_("Student or staff number"), N_("Phone"), N_("Moved in"))
@@ -57,10 +56,7 @@ class MoveInForm(QDialog):
         form.addRow(_("Name:"), self.name)
         form.addRow(_("Student or staff number:"), self.person_no)
         form.addRow(_("Phone:"), self.phone)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
-                                   | QDialogButtonBox.StandardButton.Cancel)
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
+        buttons = ok_cancel(self)
         form.addRow(buttons)
 
 

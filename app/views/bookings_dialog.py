@@ -13,7 +13,6 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
     QDialog,
-    QDialogButtonBox,
     QFormLayout,
     QHBoxLayout,
     QHeaderView,
@@ -39,7 +38,7 @@ from app.ui.account_finder import AccountFinder
 from app.ui.amount_edit import AmountEdit
 from app.ui.context import ActingContext
 from app.ui.errors import error_text
-from app.ui.widgets import ERROR_STYLE, GOOD_STYLE, message_label, scaled_font
+from app.ui.widgets import ERROR_STYLE, GOOD_STYLE, message_label, ok_cancel, scaled_font
 from app.views.account_summary import MODE_TEXT, kind_text, method_text
 
 COLUMNS = (N_("No."), N_("Time"), N_("Booking"), N_("Method"), N_("Amount"), N_("Operator"),
@@ -64,10 +63,7 @@ class RefundForm(QDialog):
         form.addRow(_("Refund (¥):"), self.amount)
         form.addRow(_("Paid back by:"), self.method)
         form.addRow(_("Reason:"), self.reason)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
-                                   | QDialogButtonBox.StandardButton.Cancel)
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
+        buttons = ok_cancel(self)
         form.addRow(buttons)
 
 

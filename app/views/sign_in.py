@@ -27,7 +27,7 @@ from app.errors import UserFacingError
 from app.i18n import _
 from app.ui.errors import error_text
 from app.ui.runner import OperationRunner
-from app.ui.widgets import message_label, scaled_font
+from app.ui.widgets import message_label, ok_cancel, scaled_font
 
 
 class SignInDialog(QDialog):
@@ -148,10 +148,7 @@ class DemoOperatorDialog(QDialog):
         note = QLabel(_("This is the demo: try each role without a password. A real station "
                         "asks for the operator's password."))
         note.setWordWrap(True)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
-                                   | QDialogButtonBox.StandardButton.Cancel)
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
+        buttons = ok_cancel(self)
         layout = QVBoxLayout(self)
         layout.addWidget(note)
         layout.addWidget(self.choice)

@@ -144,9 +144,8 @@ class BookingsDialog(QDialog):
         self.account = account
         self.txns = []
         if account is not None:
-            room = queries.room_overview(self.ctx.session.operator, account.node_id,
-                                         bookings=0)
-            self.balance_cents = room.balance_cents or 0
+            # this account's balance: a closed one's, not the room's open account's
+            self.balance_cents = queries.balance(self.ctx.session.operator, account.id)
             self.txns = queries.bookings(self.ctx.session.operator, account.id)
         self._show_heading()
         self.table.setRowCount(len(self.txns))

@@ -359,3 +359,21 @@ def test_each_menu_action_opens_its_screen(qtbot, open_window, seed_campus, key,
     assert opened.isVisible()
     window.ctx.runner.wait_all()
     opened.close()
+
+
+def test_the_bookings_dialog_shows_the_chosen_account_s_own_balance(qtbot, seed_campus):
+    """A room's closed account, with a new one open: its balance, not the new one's."""
+    from app.core import accounts
+    from app.core.recharge import recharge
+
+    old = next(a for a in store.open_accounts() if a.room == "1-101")
+    store.adopted(old.id)
+    accounts.settle_and_close(SYSTEM, old.id, "refund")
+    new = accounts.open_account(SYSTEM, old.node_id, mode="station").account
+    recharge(Operator("desk", Role.CASHIER), new.id, 40_00, "cash")
+    dialog = BookingsDialog(_ctx("finance", "li"))
+    qtbot.addWidget(dialog)
+    dialog.show_account(store.get_account(old.id))
+    assert dialog.balance_cents == 0 and "¥0.00" in dialog.heading.text()
+    dialog.show_account(new)
+    assert dialog.balance_cents == 40_00

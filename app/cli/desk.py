@@ -100,10 +100,10 @@ def _opened(handler):
 
 
 def _operator(args: argparse.Namespace):
+    command = f"{args.command} {getattr(args, 'action', '')}".strip()
     if not args.operator:
-        raise UsageError(_("{command} {action} needs --operator NAME").format(
-            command=args.command, action=getattr(args, "action", "")).replace("  ", " "))
-    return signed_in(args.operator, f"{args.command} {getattr(args, 'action', '')}".strip())
+        raise UsageError(_("{command} needs --operator NAME").format(command=command))
+    return signed_in(args.operator, command)
 
 
 #: Reading the database file needs nothing more than the file: who holds it can read it.

@@ -8,7 +8,7 @@ The portal will ask the same questions.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 
 from app.core.operators import Operator, Permission, require
@@ -142,13 +142,10 @@ def recent_bookings(account_id: int, limit: int, scan: int = 500) -> list[TxnRec
             key = (t.kind, day)
             if key in daily:
                 prev = out[daily[key]]
-                out[daily[key]] = TxnRecord(prev.id, prev.t, prev.kind, prev.account_id,
-                                            prev.operator, prev.memo, prev.reference,
-                                            prev.method, prev.amount_cents + t.amount_cents)
+                out[daily[key]] = replace(prev, amount_cents=prev.amount_cents + t.amount_cents)
             elif len(out) < limit:
                 daily[key] = len(out)
-                out.append(TxnRecord(t.id, t.t, t.kind, t.account_id, t.operator, day,
-                                     t.reference, t.method, t.amount_cents))
+                out.append(replace(t, memo=day))  # the line's memo names its day
         elif len(out) < limit:
             out.append(t)
     return out
@@ -220,12 +217,11 @@ def room_balances(operator: Operator, node_ids: list[int] | None = None
                   ) -> dict[int, RoomBalance]:
     """The open account and ledger balance of each room (all rooms, or ``node_ids``)."""
     require(operator, Permission.VIEW)
-    accounts = store.open_accounts()
-    if node_ids is not None:
-        wanted = set(node_ids)
-        accounts = [a for a in accounts if a.node_id in wanted]
+    if node_ids is not None:  # after an act: a few rooms, not the whole campus
+        accounts = [a for n in node_ids if (a := store.open_account_for_node(n)) is not None]
         balances = {a.id: ledger.balance(a.id) for a in accounts}
     else:
+        accounts = store.open_accounts()
         balances = ledger.balances()
     adopting = set(store.accounts_to_adopt())
     return {a.node_id: RoomBalance(a.node_id, a.number, a.mode,

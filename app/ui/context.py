@@ -56,12 +56,18 @@ class AppContext:
     def operator(self) -> Operator:
         return self.session.operator
 
-    def room_state(self, node_id: int) -> MeterState:
-        """A room's state for its icon: its meters' worst, low balance by the ledger."""
+    def meter_state(self, node_id: int, meter_id: int | None) -> MeterState:
+        """One meter's state in its room: low balance by the room's ledger balance (the
+        meter's own money when the room has none yet), stale until a fresh read."""
         account = self.balances.get(node_id)
         balance = account.balance_cents if account is not None else None
-        return worst(meter_state(self.store.meter(m), balance, self.store.is_stale(m))
-                     for m in self.index.meters_of.get(node_id, ()))
+        live = self.store.meter(meter_id) if meter_id is not None else None
+        return meter_state(live, balance, meter_id is not None
+                           and self.store.is_stale(meter_id))
+
+    def room_state(self, node_id: int) -> MeterState:
+        """A room's state for its icon: its meters' worst."""
+        return worst(self.meter_state(node_id, m) for m in self.index.meters_of.get(node_id, ()))
 
     def apply_changes(self, changes: Changes) -> None:
         """Bring the shared state up to date after an act: the rooms' balances, the campus."""

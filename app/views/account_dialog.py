@@ -171,7 +171,7 @@ class AccountDialog(QDialog):
     # -- the room ------------------------------------------------------------------------------
     def reload(self) -> None:
         operator = self.ctx.session.operator
-        self.room = queries.room_overview(operator, self.node_id, bookings=0)
+        self.room = queries.room_overview(operator, self.node_id, days=0, bookings=0)
         self.history = queries.accounts_of_room(operator, self.node_id)
         self._show()
 

@@ -235,7 +235,6 @@ class MeterPanel(QWidget):
                                        and account.balance_cents <= 0 else "")
         self.recharge_button.setEnabled(account is not None)
         self.bookings_button.setEnabled(account is not None)
-        self._show_difference()
 
     def _show_difference(self) -> None:
         """A meter that keeps the money: what it holds beside the books, and the difference."""

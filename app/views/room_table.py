@@ -32,7 +32,7 @@ from app.i18n import N_, _, ngettext
 from app.ui import fmt
 from app.ui.context import AppContext
 from app.ui.icons import state_icon
-from app.ui.live_store import LOW_BALANCE_CENTS, STATE_ORDER, MeterState, meter_state
+from app.ui.live_store import LOW_BALANCE_CENTS, STATE_ORDER, MeterState
 
 SORT_ROLE = Qt.ItemDataRole.UserRole + 2
 NODE_ID_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -106,10 +106,7 @@ class RoomTableModel(QAbstractTableModel):
         return account.balance_cents if account is not None else None
 
     def _state(self, row: int) -> MeterState:
-        account = self.ctx.balances.get(self.rows[row][0])
-        meter_id = self.rows[row][1]
-        return meter_state(self.live(row), account.balance_cents if account else None,
-                           meter_id is not None and self.ctx.store.is_stale(meter_id))
+        return self.ctx.meter_state(*self.rows[row])
 
     def live(self, row: int) -> MeterLive | None:
         meter_id = self.rows[row][1]

@@ -26,6 +26,7 @@ from app.drivers.profile import MeterProfile
 from app.drivers.token import MasterKey, TokenStatus, make_token
 from app.errors import DriverError, LinkDown, MeterException
 from app.storage import accounts as store
+from app.storage import busy
 from app.storage.accounts import OutboxItem
 
 log = logging.getLogger("voltkeeper.outbox")
@@ -49,7 +50,25 @@ class OutboxDelivery:
 
     def deliver(self, link: ModbusLink, unit: int, profile: MeterProfile, serial: str,
                 item: OutboxItem, capability: MeterCapability | None = None) -> str:
-        """Try one item; returns its state afterwards. LinkDown propagates (the bus is down)."""
+        """Try one item; returns its state afterwards. LinkDown propagates (the bus is down).
+
+        The bus's thread waits at most ``busy.SHORT_TIMEOUT_MS`` for the database: when
+        another process holds it longer (an import, a backup) or the disk is full, the item
+        stays pending for the next cycle and the bus goes on polling. Nothing is lost by it: a
+        token is sent only after its purchase count is stored, and an applied token not yet
+        recorded is recognised by the meter's count at the next attempt."""
+        try:
+            with busy.short_wait():
+                return self._deliver(link, unit, profile, serial, item, capability)
+        except Exception as exc:
+            if not busy.unwritable(exc):
+                raise
+            log.warning("outbox %s (%s on meter %s) waits: the database cannot be written "
+                        "now (%s)", item.id, item.action, item.meter_id, exc)
+            return "pending"
+
+    def _deliver(self, link: ModbusLink, unit: int, profile: MeterProfile, serial: str,
+                 item: OutboxItem, capability: MeterCapability | None) -> str:
         try:
             if item.action == "recharge":
                 state, error = self._recharge(link, unit, profile, serial, item, capability)

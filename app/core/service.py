@@ -7,8 +7,13 @@ says who holds it otherwise.
 Every long-running loop (each bus's poller, the writer, billing, the lease) runs under a
 ``Supervisor``: an unexpected exception is logged with its traceback, the loop is restarted with
 back-off, and its state (``running``, ``error``, restarts) is stored (``WorkerState``; a bus's
-poller also shows its bus as ``error``). A service whose every bus keeps failing stops renewing
-the lease, so a standby station may take over.
+poller also shows its bus as ``error``). The lease is renewed only while every bus really polls:
+a service with a bus that keeps failing lets it run out, so a standby station may take over.
+
+A database that is busy (another process holds the write lock longer than the busy timeout)
+or full is not a failure of any loop: the writer keeps what it could not store, a bus's
+deliveries wait for the next cycle, billing and the lease try again at their next turn
+(``storage/busy.py``).
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from app.drivers.profile import load_profile
 from app.drivers.token import MasterKey, load_master_key
 from app.errors import Cancelled, ConfigError, UserFacingError
 from app.paths import default_key_file
-from app.storage import campus, capabilities, lease, readings
+from app.storage import busy, campus, capabilities, lease, readings, unsent
 from app.storage.campus import MeterRecord
 from app.storage.capabilities import WorkerRow
 from app.storage.db import close_database
@@ -152,10 +157,10 @@ class ReadingService:
         """Each supervised loop's state now (running, error with its reason, restarts)."""
         return [s.state for s in self.supervisors.values()]
 
-    def buses_dead(self) -> bool:
-        """True when this service polls buses and every one of them keeps failing."""
-        buses = [s for name, s in self.supervisors.items() if name.startswith("bus-")]
-        return bool(buses) and all(s.dead() for s in buses)
+    def buses_dead(self) -> list[str]:
+        """The buses of this service whose thread keeps failing (none: every bus polls)."""
+        return [name.removeprefix("bus-") for name, s in self.supervisors.items()
+                if name.startswith("bus-") and s.dead()]
 
     def start(self) -> tuple[bool, LeaseInfo]:
         """Take the polling lease and start every bus. (False, holder) if another has it."""
@@ -164,6 +169,8 @@ class ReadingService:
             return False, info
         self._stop.clear()
         self._renewal_held = False
+        if self.db_path is not None:
+            unsent.discard_left(self.db_path)
         try:
             self._build_pollers()
         except BaseException:
@@ -199,29 +206,33 @@ class ReadingService:
             if time.monotonic() - last_backup_check >= self.backup_check_every_s:
                 last_backup_check = time.monotonic()
                 self._maybe_backup()
-            if self.buses_dead():
-                if self._hold_renewal():
+            dead = self.buses_dead()
+            if dead:
+                if self._hold_renewal(dead):
                     return
                 continue
             if self._renewal_held:
-                log.warning("a bus polls again: renewing the polling lease")
+                log.warning("every bus polls again: renewing the polling lease")
                 self._renewal_held = False
             try:
                 ok, info = lease.acquire(self.role, self.lease_ttl_s)
-            except Exception:
-                log.exception("could not renew the polling lease")
+            except Exception as exc:
+                if busy.unwritable(exc):  # another process writes; renewed at the next turn
+                    log.warning("could not renew the polling lease now: %s", exc)
+                else:
+                    log.exception("could not renew the polling lease")
                 continue
             if not ok:
                 log.error("polling lease taken by %s; stopping", info.describe())
                 self._lose_lease()
                 return
 
-    def _hold_renewal(self) -> bool:
-        """Every bus keeps failing: let the lease run out so a standby station may poll. True
-        (stop) once another process holds it."""
+    def _hold_renewal(self, dead: list[str]) -> bool:
+        """A bus keeps failing: this service does not really poll the campus, so the lease
+        runs out and a standby station may poll. True (stop) once another process holds it."""
         if not self._renewal_held:
-            log.error("every bus of this service keeps failing: the polling lease is not "
-                      "renewed, so another station may take over")
+            log.error("bus %s keeps failing: the polling lease is not renewed, so another "
+                      "station may take over", ", ".join(dead))
             self._renewal_held = True
         try:
             info = lease.holder()
@@ -246,7 +257,14 @@ class ReadingService:
             wait = min(3.0, self.billing_every_s)
             while not self._stop.wait(wait):
                 wait = self.billing_every_s
-                report = self.run_billing(operator="billing")
+                try:
+                    report = self.run_billing(operator="billing")
+                except Exception as exc:
+                    if not busy.unwritable(exc):
+                        raise
+                    # another process holds the database: what is not billed now is next time
+                    log.warning("billing waits: the database cannot be written now (%s)", exc)
+                    continue
                 for problem in report.problems:
                     log.warning("billing: %s", problem)
         finally:

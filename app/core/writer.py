@@ -7,13 +7,25 @@ second, not once per value.
 
 One meter's data never costs the others theirs: a batch the database refuses for its data (a
 value a column cannot hold, a meter deleted meanwhile) is written again outcome by outcome and
-only what is refused is dropped (``outcomes_dropped``). Any other failure (the disk, a lock held
-too long, a defect) keeps the batch for the next flush and is raised: the writer runs under the
-reading service's supervisor, which logs it, reports it and restarts the loop.
+only what is refused is dropped (``outcomes_dropped``). Any other failure (a defect) keeps the
+batch for the next flush and is raised: the writer runs under the reading service's
+supervisor, which logs it, reports it and restarts the loop.
 
 After a batch is stored the writer raises the alarms the polls call for: a meter that sent a
 value that cannot be right (``bad_reading``) and one that refuses registers its maker documents
 (``documented_missing``), each once per meter while one is open.
+
+A database that cannot take a write now (another process holds the lock past the busy
+timeout, the disk is full: ``storage/busy.py``) is not a defect: the writer keeps what it could
+not store and tries again at every flush, without raising. Nothing the meters counted is lost:
+the energy of every held read is kept (intervals and days are sums, so held reads are merged per
+meter when many wait, ``compact``), and beyond ``max_held`` the merged batch goes to files
+beside the database (``spill``), written back oldest first once writing works. The writer says
+so (``status``; a side file ``<db>-unsent.json`` that ``status`` reads, since the database
+itself cannot be written) and, once writing works again, raises a ``readings_unsent`` alarm with
+how long and how much. A process that dies while holding reads loses only their events and
+samples: the stored energy register did not move on, so the next start books the whole delta.
+The WAL that grew meanwhile (readers kept it from being checkpointed) is truncated after.
 """
 
 from __future__ import annotations
@@ -24,13 +36,16 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 import peewee
 
 from app.core.alarms import raise_alarm
 from app.core.live import BusLive, LiveBatch, MeterLive
-from app.storage import readings
+from app.storage import busy, readings, unsent
 from app.storage.capabilities import WorkerRow
+from app.storage.db import database_path
 from app.storage.readings import BusOutcome, PollOutcome
 
 log = logging.getLogger("voltkeeper.writer")
@@ -43,6 +58,32 @@ ALARM_RECHECK_S = 600.0
 #: Failures of the data itself: the batch is retried outcome by outcome.
 DATA_ERRORS = (OverflowError, ValueError, TypeError, peewee.IntegrityError, peewee.DataError,
                sqlite3.IntegrityError, sqlite3.DataError)
+#: Held poll outcomes beyond which they are merged per meter, then spilled to disk.
+MAX_HELD = 20_000
+#: How often a writer that cannot write says so again in the log (s).
+BLOCKED_LOG_EVERY_S = 60.0
+#: A WAL larger than this is truncated once writing works again (bytes).
+WAL_TRUNCATE_ABOVE = 64 * 1024 * 1024
+#: Events kept per meter when held reads are merged.
+EVENTS_KEPT = 20
+
+
+class _PartlyStored(Exception):
+    """Storing outcome by outcome stopped part way: ``rest`` is what was not stored."""
+
+    def __init__(self, rest: _Batch, cause: Exception) -> None:
+        super().__init__(str(cause))
+        self.rest, self.cause = rest, cause
+
+
+@dataclass(frozen=True)
+class WriterStatus:
+    """What the writer holds that is not stored yet, since when and why ("" when none)."""
+
+    unsent: int
+    since: float | None
+    error: str
+    spilled_files: int = 0
 
 
 def live_from_outcome(o: PollOutcome) -> MeterLive:
@@ -65,6 +106,48 @@ class _Batch:
     def __bool__(self) -> bool:
         return bool(self.outcomes or self.buses or self.workers)
 
+    def absorb(self, other: _Batch) -> None:
+        """Add ``other``'s content, which is newer."""
+        self.outcomes.extend(other.outcomes)
+        self.buses.update(other.buses)
+        self.workers.update(other.workers)
+
+    def weight(self) -> int:
+        """A measure of the memory the batch takes: outcomes and their energy pieces."""
+        return sum(1 + len(o.intervals) + len(o.days) for o in self.outcomes)
+
+    def compact(self) -> None:
+        """Merge the outcomes per meter, keeping every Wh: at most two per meter, the latest
+        good read (carrying all the meter's intervals, days, events and bad values) and the
+        failure that followed it, if one did (the meter's state now). Per-read statistics
+        (counts of reads and errors) are what is given up."""
+        merged: dict[int, list[PollOutcome]] = {}
+        for o in self.outcomes:
+            prior = merged.get(o.meter_id)
+            if prior is None:
+                merged[o.meter_id] = [o]
+                continue
+            base = prior[0]
+            fell_silent = base.ok and not o.ok  # keep the good read, then the failure
+            intervals: dict[int, int] = {}
+            days: dict[str, int] = {}
+            for start, wh in (*base.intervals, *o.intervals):
+                intervals[start] = intervals.get(start, 0) + wh
+            for day, wh in (*base.days, *o.days):
+                days[day] = days.get(day, 0) + wh
+            head = replace(
+                base if fell_silent else o, intervals=sorted(intervals.items()),
+                days=sorted(days.items()),
+                events=[*base.events, *o.events][-EVENTS_KEPT:],
+                bad_values=[*base.bad_values, *o.bad_values][-EVENTS_KEPT:],
+                sample=base.sample or o.sample,
+                online_changed=base.online_changed or o.online_changed,
+                capability=o.capability or base.capability)
+            merged[o.meter_id] = [head, replace(o, intervals=[], days=[], events=[],
+                                                bad_values=[], capability=None)] \
+                if fell_silent else [head]
+        self.outcomes = [o for pair in merged.values() for o in pair]
+
 
 class StorageWriter:
     def __init__(self, flush_s: float = 0.25, max_batch: int = 2000,
@@ -79,6 +162,13 @@ class StorageWriter:
         self.stopping = threading.Event()
         self._last_prune = time.monotonic()
         self._held: _Batch | None = None  # a batch that could not be stored yet
+        self.max_held = MAX_HELD
+        self._spilled: list[tuple[Path, int]] = []  # (file, outcomes in it), oldest first
+        self._spill_seq = 0
+        self._blocked_since: float | None = None
+        self._blocked_error = ""
+        self._blocked_logged_at = 0.0
+        self._db_path: Path | None = None
         self._alarm_checked: dict[tuple[str, int], float] = {}
         self.batches_written = 0
         self.outcomes_written = 0
@@ -119,8 +209,10 @@ class StorageWriter:
                 self._last_prune = time.monotonic()
                 try:
                     readings.prune_samples()
-                except Exception:
-                    log.exception("pruning samples failed")
+                    readings.checkpoint_wal(WAL_TRUNCATE_ABOVE)
+                except Exception as exc:
+                    if not busy.unwritable(exc):
+                        log.exception("pruning samples failed")
 
     def stop(self) -> None:
         """Stop the loop and write what is left."""
@@ -130,45 +222,147 @@ class StorageWriter:
             self._thread = None
         for _attempt in range(3):
             try:
-                while self.flush() or self._held:
-                    pass
-                return
+                while True:
+                    written = self.flush()
+                    if self._blocked_since is not None:
+                        log.error("stopping with %d poll outcomes not stored (%s): their energy "
+                                  "is booked from the meters' registers at the next start",
+                                  self.unsent(), self._blocked_error)
+                        self._discard_spills()
+                        return
+                    if not written and not self._held and not self._spilled \
+                            and self._queue.empty():
+                        return
             except Exception:
                 log.exception("storage writer: could not write everything at stop")
 
+    def _discard_spills(self) -> None:
+        for path, _n in self._spilled:
+            path.unlink(missing_ok=True)
+        self._spilled.clear()
+
+    # -- what is not stored yet ----------------------------------------------------------------
+    def unsent(self) -> int:
+        """Poll outcomes held because the database could not take them (0: none)."""
+        held = len(self._held.outcomes) if self._held is not None else 0
+        return held + sum(n for _path, n in self._spilled)
+
+    def status(self) -> WriterStatus:
+        return WriterStatus(self.unsent(), self._blocked_since, self._blocked_error,
+                            len(self._spilled))
+
+    def _path(self) -> Path | None:
+        if self._db_path is None:
+            self._db_path = database_path()
+        return self._db_path
+
+    def _blocked(self, exc: Exception, batch: _Batch) -> None:
+        """The database cannot take the batch now: hold it (merged, spilled when large)."""
+        now = time.time()
+        self._held = batch
+        if batch.weight() > self.max_held:
+            batch.compact()
+            if batch.weight() > self.max_held:
+                self._spill(batch)
+        first = self._blocked_since is None
+        if first:
+            self._blocked_since = now
+        self._blocked_error = f"{type(exc).__name__}: {exc}"
+        if first or time.monotonic() - self._blocked_logged_at >= BLOCKED_LOG_EVERY_S:
+            self._blocked_logged_at = time.monotonic()
+            log.error("the database cannot be written (%s): %d poll outcomes held since %s, "
+                      "written as soon as it can", exc, self.unsent(),
+                      time.strftime("%H:%M:%S", time.localtime(self._blocked_since)))
+        path = self._path()
+        if path is not None:
+            unsent.write_note(path, since=self._blocked_since or now, unsent=self.unsent(),
+                              error=self._blocked_error)
+
+    def _spill(self, batch: _Batch) -> None:
+        path = self._path()
+        if path is None:
+            return
+        self._spill_seq += 1
+        try:
+            self._spilled.append((unsent.spill(path, self._spill_seq, batch.outcomes),
+                                  len(batch.outcomes)))
+        except OSError as exc:  # the disk is what is full: keep them in memory, merged
+            log.warning("could not spill held poll outcomes to disk (%s): kept in memory", exc)
+            return
+        batch.outcomes = []
+
+    def _unblocked(self) -> None:
+        """Writing works again: say how long it did not, and clean up after it."""
+        since, error = self._blocked_since, self._blocked_error
+        if since is None or self._held or self._spilled:
+            return
+        self._blocked_since, self._blocked_error = None, ""
+        seconds = time.time() - since
+        log.warning("poll outcomes are stored again after %.0f s", seconds)
+        path = self._path()
+        if path is not None:
+            unsent.clear_note(path)
+        try:
+            raise_alarm("readings_unsent", 2,
+                        {"since": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(since)),
+                         "seconds": round(seconds), "error": error}, once=False)
+            readings.checkpoint_wal(WAL_TRUNCATE_ABOVE)
+        except Exception:
+            log.exception("could not record the interruption of storage")
+
     # -- one batch -----------------------------------------------------------------------------
-    def _take(self) -> _Batch:
-        if self._held is not None:
-            batch, self._held = self._held, None
-            return batch
-        batch = _Batch()
-        while len(batch.outcomes) < self.max_batch:
+    def _drain(self, batch: _Batch) -> None:
+        """Add what has arrived to ``batch``: up to ``max_batch`` outcomes (a transaction of a
+        bounded size), or all of it while the database cannot be written (it is held)."""
+        limit = self.max_batch if self._blocked_since is None else None
+        taken = 0
+        while limit is None or taken < limit:
             try:
                 items, bus, worker = self._queue.get_nowait()
             except queue.Empty:
-                break
+                return
             batch.outcomes.extend(items)
+            taken += len(items)
             if bus is not None:
                 batch.buses[bus.bus_id] = bus
             if worker is not None:
                 batch.workers[worker.name] = worker
-        return batch
+
+    def _take(self) -> tuple[_Batch, bool]:
+        """The next batch, and whether it comes from a spill file: the oldest spilled one
+        first, else what is held plus what has arrived."""
+        if self._spilled:
+            batch = _Batch()
+            batch.outcomes = unsent.load(self._spilled[0][0])  # type: ignore[assignment]
+            return batch, True
+        batch, self._held = self._held or _Batch(), None
+        self._drain(batch)
+        return batch, False
 
     def flush(self) -> int:
-        """Write everything queued now, in one transaction. Returns the outcomes written."""
-        batch = self._take()
+        """Write the next batch in one transaction. Returns the outcomes written."""
+        batch, from_spill = self._take()
         if not batch:
+            self._unblocked()
             return 0
         try:
-            self.store(batch.outcomes, list(batch.buses.values()), list(batch.workers.values()))
-            written = batch.outcomes
-        except DATA_ERRORS:
-            log.exception("the database refused a batch of %d poll outcomes: storing them one "
-                          "by one", len(batch.outcomes))
-            written = self._one_by_one(batch)
-        except Exception:
-            self._held = batch
-            raise
+            written = self._store(batch)
+        except Exception as exc:
+            rest = exc.rest if isinstance(exc, _PartlyStored) else batch
+            cause = exc.cause if isinstance(exc, _PartlyStored) else exc
+            if from_spill:  # the file keeps what is left of it; new arrivals are held
+                if rest is not batch:
+                    self._respill(rest)
+                rest = self._held or _Batch()
+                self._drain(rest)
+            if not busy.unwritable(cause):
+                self._held = rest
+                raise cause from None
+            self._blocked(cause, rest)
+            return 0
+        if from_spill:
+            self._spilled.pop(0)[0].unlink(missing_ok=True)
+        self._unblocked()
         self.batches_written += 1
         self.outcomes_written += len(written)
         self._alarms(written)
@@ -181,7 +375,15 @@ class StorageWriter:
                 log.exception("live listener failed")
         return len(written)
 
-    def _one_by_one(self, batch: _Batch) -> list[PollOutcome]:
+    def _store(self, batch: _Batch) -> list[PollOutcome]:
+        """Store the batch; one outcome at a time when the database refuses its data."""
+        try:
+            self.store(batch.outcomes, list(batch.buses.values()),
+                       list(batch.workers.values()))
+            return batch.outcomes
+        except DATA_ERRORS:
+            log.exception("the database refused a batch of %d poll outcomes: storing them one "
+                          "by one", len(batch.outcomes))
         written: list[PollOutcome] = []
         for i, o in enumerate(batch.outcomes):
             try:
@@ -190,18 +392,27 @@ class StorageWriter:
                 self.outcomes_dropped += 1
                 log.error("poll outcome of meter %s not stored: %s", o.meter_id, exc)
                 continue
-            except Exception:
+            except Exception as exc:
                 rest = _Batch()
                 rest.outcomes = batch.outcomes[i:]
                 rest.buses, rest.workers = batch.buses, batch.workers
-                self._held = rest
-                raise
+                raise _PartlyStored(rest, exc) from exc
             written.append(o)
         try:
             self.store([], list(batch.buses.values()), list(batch.workers.values()))
         except DATA_ERRORS:
             log.exception("bus and thread states not stored")
         return written
+
+    def _respill(self, rest: _Batch) -> None:
+        """Part of the oldest spill file was stored: the file keeps only the rest."""
+        old = self._spilled[0][0]
+        path = self._path()
+        assert path is not None
+        self._spill_seq += 1
+        self._spilled[0] = (unsent.spill(path, self._spill_seq, rest.outcomes),
+                            len(rest.outcomes))
+        old.unlink(missing_ok=True)
 
     # -- alarms --------------------------------------------------------------------------------
     def _alarms(self, outcomes: list[PollOutcome]) -> None:

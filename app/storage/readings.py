@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
 
 from peewee import EXCLUDED, fn
 
@@ -268,6 +269,20 @@ def _upsert_stats(rows: list[dict]) -> None:
                                     fn.COALESCE(C.offline_since, EXCLUDED.offline_since)),
         },
     ).execute()
+
+
+def checkpoint_wal(truncate_above: int) -> bool:
+    """Truncate the write-ahead log when it grew beyond ``truncate_above`` bytes (readers kept
+    it from being checkpointed while writing was blocked). True when it was truncated."""
+    db = database.obj
+    wal = Path(f"{db.database}-wal") if db is not None else None
+    if wal is None or not wal.exists() or wal.stat().st_size <= truncate_above:
+        return False
+    size = wal.stat().st_size
+    busy, _log_pages, _done = database.execute_sql("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    log.info("write-ahead log of %.0f MB checkpointed%s", size / 1e6,
+             " in part (readers still use it)" if busy else "")
+    return not busy
 
 
 def prune_samples(older_than: float | None = None) -> int:

@@ -4,12 +4,13 @@ alarmed once per meter."""
 
 from __future__ import annotations
 
+import sqlite3
 from decimal import Decimal
 
 import pytest
 
 from app.core.alarms import alarm_list
-from app.core.writer import StorageWriter
+from app.core.writer import StorageWriter, WriterStatus
 from app.drivers.meter_values import MeterValues
 from app.storage import campus, capabilities, readings
 from app.storage.capabilities import CapabilityUpdate
@@ -103,3 +104,81 @@ def test_a_refused_documented_register_is_alarmed(meters):
     writer.flush()
     [alarm] = alarm_list(operator("viewer"), kind="documented_missing")
     assert alarm.meter_id == a and "voltage, current" in alarm.text
+
+
+def _full(outcomes, buses, workers):
+    raise sqlite3.OperationalError("database or disk is full")
+
+
+def _energy() -> dict[int, int]:
+    out: dict[int, int] = {}
+    for m, _s, wh in readings.IntervalEnergy.select(
+            readings.IntervalEnergy.meter, readings.IntervalEnergy.start,
+            readings.IntervalEnergy.energy_wh).tuples():
+        out[m] = out.get(m, 0) + wh
+    return out
+
+
+def _reads(meter_id: int, n: int, t0: float = 2000.0) -> list[PollOutcome]:
+    """``n`` good reads 300 s apart from ``t0``, the register 10 Wh more every 300 s from
+    100 Wh at t = 2000, each read's 10 Wh booked in the interval it falls in."""
+    return [PollOutcome(meter_id=meter_id, t=t0 + 300 * k, ok=True,
+                        values=MeterValues(read_at=t0 + 300 * k,
+                                           energy_kwh=Decimal(100 + int(t0 - 2000) // 30
+                                                              + 10 * k) / 1000),
+                        intervals=[(int((t0 + 300 * k) // 900) * 900, 10)],
+                        days=[("2026-12-01", 10)]) for k in range(n)]
+
+
+def test_a_database_that_cannot_be_written_holds_everything_without_raising(meters):
+    a, b, _c = meters
+    writer = StorageWriter(store=_full)
+    writer.max_held = 50  # merge (and then spill) early
+    for k in range(40):
+        writer.put(_reads(a, 1, 2000.0 + 300 * k) + _reads(b, 1, 2000.0 + 300 * k))
+        assert writer.flush() == 0  # never raises: it is not the writer's failure
+    failure = PollOutcome(meter_id=b, t=20_000.0, ok=False, error_kind="timeout",
+                          online=False, online_changed=True,
+                          events=[("offline", "3 failures in a row")])
+    writer.put([failure])
+    writer.flush()
+    status = writer.status()
+    assert status.unsent and status.since and "disk is full" in status.error
+    assert writer.unsent() <= 50  # merged per meter: bounded, yet every Wh kept
+    writer.store = readings.write_batch
+    while writer.flush() or writer.unsent():
+        pass
+    assert _energy() == {a: 400, b: 400}
+    latest = {r.meter_id: r for r in readings.latest()}
+    assert latest[a].online and latest[a].values.energy_wh == 490
+    assert not latest[b].online and latest[b].values.energy_wh == 490  # its last good read
+    assert writer.status() == WriterStatus(0, None, "", 0)
+    assert [x.kind for x in alarm_list(operator("viewer"), kind="readings_unsent")] \
+        == ["readings_unsent"]
+
+
+def test_held_reads_beyond_the_bound_are_spilled_and_written_back_oldest_first(meters,
+                                                                              tmp_path):
+    a, _b, _c = meters
+    writer = StorageWriter(store=_full)
+    writer.max_held = 5
+    writer.put(_reads(a, 30))  # 30 reads in 30 different intervals: merging cannot bound it
+    writer.flush()
+    spilled = list((tmp_path / "w.db.unsent").iterdir())
+    assert len(spilled) == 1 and writer.unsent() == 1  # merged into one, then spilled
+    writer.put(_reads(a, 1, 50_000.0))  # newer than everything spilled
+    writer.flush()
+    writer.store = readings.write_batch
+    while writer.flush() or writer.unsent():
+        pass
+    assert _energy() == {a: 310}
+    assert readings.baselines()[a] == (1700, 50_000.0)  # the newest read is the one kept
+    assert not list((tmp_path / "w.db.unsent").iterdir())
+
+
+def test_stopping_while_the_database_cannot_be_written_does_not_hang(meters):
+    a, _b, _c = meters
+    writer = StorageWriter(store=_full)
+    writer.put(_reads(a, 3))
+    writer.stop()  # returns: the stored register did not move, the next start books it
+    assert writer.unsent() == 3

@@ -16,6 +16,7 @@ a zero balance and closes them when money returns. Each run first moves to ``sta
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ from app.core.tariffs import TariffVersion, tiers_from_json, tiers_to_json, vers
 from app.errors import UserFacingError
 from app.i18n import _
 from app.storage import accounts as store
+from app.storage import alarms as alarm_store
 from app.storage import ledger
 from app.storage.accounts import AccountRecord
 from app.storage.models import (
@@ -274,6 +276,20 @@ def enforce_station_balance(account_id: int) -> int:
     return queued
 
 
+def open_reconciliation_diffs(meter_id: int, account_id: int) -> list[int]:
+    """The differences (cents) of the account's open reconciliation alarms."""
+    diffs = []
+    for a in alarm_store.find_alarms(kind="reconciliation", meter_ids=[meter_id],
+                                     account_id=account_id):
+        try:
+            params = json.loads(a.data)
+            diffs.append(int(params.get("diff_cents",
+                                        int(params["meter_cents"]) - int(params["ledger_cents"]))))
+        except (ValueError, KeyError, TypeError):
+            diffs.append(0)  # unreadable: any difference beyond the tolerance is news
+    return diffs
+
+
 def reconcile(account_id: int, tolerance_cents: int = RECONCILE_TOLERANCE_CENTS,
               now: float | None = None, versions: list[TariffVersion] | None = None) -> int:
     """Meter-keeps-money accounts: compare the meter's money with the ledger. Returns 1 if a
@@ -285,11 +301,15 @@ def reconcile(account_id: int, tolerance_cents: int = RECONCILE_TOLERANCE_CENTS,
     if len(meters) != 1:
         return 0
     meter_id = meters[0][0]
-    money, _count, read_at = store.meter_money(meter_id)
+    money, count, read_at = store.meter_money(meter_id)
     if money is None or read_at is None or now - read_at > RECONCILE_MAX_AGE_S:
         return 0
     if store.pending_count(meter_id):
         return 0  # money on its way: compare once it has arrived
+    applied = store.last_applied_token(meter_id)
+    if applied is not None and (read_at <= applied[0] or count is None
+                                or (applied[1] is not None and count < applied[1])):
+        return 0  # the reading is older than the last token the meter took: compare later
     bal = ledger.balance(account_id)
     # what the meter charged in the interval not billed yet
     cursor = BillingCursor.get_or_none(BillingCursor.meter == meter_id)
@@ -305,13 +325,15 @@ def reconcile(account_id: int, tolerance_cents: int = RECONCILE_TOLERANCE_CENTS,
     diff = money - (bal - unbilled)
     if abs(diff) <= tolerance_cents:
         return 0
-    alarm = raise_alarm("reconciliation", 2,
-                        {"meter_money": format_cents(money),
-                         "ledger": format_cents(bal - unbilled), "diff": format_cents(diff),
-                         "meter_cents": money, "ledger_cents": bal - unbilled},
-                        meter_id=meter_id, account_id=account_id, t=now)
-    if alarm is None:
+    # one alarm per difference: a new, larger one is raised even while an older one is open
+    raised = open_reconciliation_diffs(meter_id, account_id)
+    if any((d < 0) == (diff < 0) and abs(diff) <= abs(d) + tolerance_cents for d in raised):
         return 0
+    raise_alarm("reconciliation", 2,
+                {"meter_money": format_cents(money), "ledger": format_cents(bal - unbilled),
+                 "diff": format_cents(diff), "meter_cents": money,
+                 "ledger_cents": bal - unbilled, "diff_cents": diff},
+                meter_id=meter_id, account_id=account_id, t=now, once=False)
     log.warning("reconciliation alarm for account %s: meter %s, ledger %s", account_id, money,
                 bal - unbilled)
     return 1

@@ -229,3 +229,12 @@ def set_outbox_state(item_id: int, state: str, error: str = "", attempt: bool = 
 def pending_count(meter_id: int) -> int:
     return (Outbox.select(fn.COUNT(Outbox.id))
             .where((Outbox.meter == meter_id) & (Outbox.state == "pending")).scalar()) or 0
+
+
+def last_applied_token(meter_id: int) -> tuple[float, int | None] | None:
+    """When the meter's latest applied token was confirmed, and its purchase count."""
+    row = (Outbox.select(Outbox.updated_at, Outbox.purchase_count)
+           .where((Outbox.meter == meter_id) & (Outbox.action == "recharge")
+                  & (Outbox.state == "applied"))
+           .order_by(Outbox.updated_at.desc()).first())
+    return (row.updated_at, row.purchase_count) if row else None

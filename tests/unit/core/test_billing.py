@@ -189,6 +189,49 @@ def test_reconciliation_alarm(db):
     assert billing.reconcile(acct, now=now) == 0  # one open alarm, not one per run
 
 
+def _meter_reads(meter, t, money, count):
+    readings.write_batch([PollOutcome(meter, t, True, values=MeterValues(
+        t, remaining_money_cents=money, purchase_count=count))])
+
+
+def test_reconciliation_waits_for_a_reading_after_the_last_applied_token(db):
+    room, (meter,) = _room()
+    _tariff()
+    acct = accounts.open_account(ADMIN, room, mode="meter", opening_cents=5000).account.id
+    t0 = time.time()
+    _meter_reads(meter, t0, 5000, 3)
+    for k in range(8):  # eight recharges reach the meter, each confirmed by its count
+        recharge(operator("cashier", "alice"), acct, 10_00, "cash")
+        item = store.pending_outbox([meter])[0]
+        store.set_purchase_count(item.id, 4 + k)
+        store.set_outbox_state(item.id, "applied")
+    # the stored reading is the one from before the tokens: no tampering to see in it
+    assert billing.reconcile(acct, now=t0 + 1) == 0
+    assert not Alarm.select().where(Alarm.kind == "reconciliation").exists()
+    # a reading taken after them agrees with the ledger
+    t1 = time.time() + 1
+    _meter_reads(meter, t1, 5000 + 80_00, 11)
+    assert billing.reconcile(acct, now=t1) == 0
+    # and one that does not is alarmed
+    _meter_reads(meter, t1 + 1, 5000 + 80_00 + 30_00, 11)
+    assert billing.reconcile(acct, now=t1 + 1) == 1
+
+
+def test_a_new_larger_difference_is_alarmed_while_an_older_one_is_open(db):
+    room, (meter,) = _room()
+    _tariff()
+    acct = accounts.open_account(ADMIN, room, mode="meter", opening_cents=5000).account.id
+    now = time.time()
+    _meter_reads(meter, now, 9000, 1)
+    assert billing.reconcile(acct, now=now) == 1
+    _meter_reads(meter, now + 1, 9100, 1)  # the same difference, give or take
+    assert billing.reconcile(acct, now=now + 1) == 0
+    _meter_reads(meter, now + 2, 60_000, 1)  # the meter's money keeps growing: news
+    assert billing.reconcile(acct, now=now + 2) == 1
+    diffs = sorted(billing.open_reconciliation_diffs(meter, acct))
+    assert diffs == [4000, 55_000]
+
+
 OPS = st.lists(st.one_of(
     st.tuples(st.just("recharge"), st.integers(1, 2_000_00), st.sampled_from(
         ["cash", "wechat", "alipay", "campus_card", "bank"])),

@@ -12,7 +12,7 @@ import logging
 import time
 from dataclasses import dataclass
 
-from app.core import audit
+from app.core import audit, commands
 from app.core.alarms import raise_alarm
 from app.core.audit import act
 from app.core.changes import NOTHING, Changes
@@ -220,7 +220,7 @@ def close_account(operator: Operator, account_id: int, disposition: str = "refun
     with act(operator, Permission.CLOSE_ACCOUNTS, "account_close", target=_target(acct),
              node_id=acct.node_id) as a:
         for meter_id, *_rest in meters:
-            store.add_outbox(meter_id, "trip")
+            commands.queue(meter_id, "trip")
         settlement = _settle(acct, operator, disposition, method, t)
         a.before = {"balance_cents": settlement.balance_cents}
         a.after = {"disposition": disposition, "method": method, "trip_meters": len(meters)}

@@ -31,6 +31,11 @@ TEMPLATES = {
                       "it was left out and the meter's other values kept"),
     "documented_missing": N_("meter {meter} refuses registers its maker documents ({points}): "
                              "is it the model its profile says?"),
+    "forged_command": N_("a command for meter {meter} was refused and not sent ({action} "
+                         "{amount}, outbox {outbox}): {why}; someone wrote to the database "
+                         "outside VoltKeeper"),
+    "readings_unsent": N_("the database could not be written from {since} for {seconds} s "
+                          "({error}): the readings of that time were held and are stored now"),
     "account_mode": N_("meter {meter} has no recharge token registers ({missing}): account "
                        "{account} now keeps its money at the station (trip at zero, close on "
                        "recharge); {tokens} waiting token(s) settled at the station"),

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
+from app.core import commands
 from app.core.accounts import settle_meters_without_tokens
 from app.core.alarms import raise_alarm
 from app.core.audit import act
@@ -223,14 +224,15 @@ def _bill_account(acct: AccountRecord, until: int, versions: list[TariffVersion]
                             memo=_("electricity {month}").format(month=bm.month))
                 report.charged_cents += charge
             if allow:
-                ledger.post("allowance", [("expense:allowance", None, allow),
-                                          ("revenue:electricity", None, -allow)],
-                            operator=operator, account_id=acct.id,
-                            memo=_("free allowance {month}").format(month=bm.month))
+                allowance_txn = ledger.post(
+                    "allowance", [("expense:allowance", None, allow),
+                                  ("revenue:electricity", None, -allow)],
+                    operator=operator, account_id=acct.id,
+                    memo=_("free allowance {month}").format(month=bm.month))
                 report.allowance_cents += allow
                 if acct.mode == "meter":
                     # the meter charged these kWh itself: give their value back to it
-                    _queue_recharge_token(meters[0][0], allow, None)
+                    _queue_recharge_token(meters[0][0], allow, allowance_txn)
                     report.commands += 1
             bm.booked_cents = int(bm.booked_cents) + charge
             bm.booked_allowance_cents = int(bm.booked_allowance_cents) + allow
@@ -252,8 +254,8 @@ def _queue_recharge_token(meter_id: int, cents: int, txn_id: int | None,
                           receipt_no: int | None = None) -> int:
     """Queue a token for the meter. Its purchase count is given at the first delivery, from
     the meter's own count (see core/outbox.py), never guessed here."""
-    return store.add_outbox(meter_id, "recharge", amount_cents=cents, txn_id=txn_id,
-                            receipt_no=receipt_no)
+    return commands.queue(meter_id, "recharge", amount_cents=cents, txn_id=txn_id,
+                          receipt_no=receipt_no)
 
 
 def enforce_station_balance(account_id: int) -> int:
@@ -268,10 +270,10 @@ def enforce_station_balance(account_id: int) -> int:
             continue
         pending = {i.action for i in store.pending_outbox([meter_id])}
         if bal <= 0 and row.control_mode != "forced_trip" and "trip" not in pending:
-            store.add_outbox(meter_id, "trip")
+            commands.queue(meter_id, "trip")
             queued += 1
         elif bal > 0 and row.control_mode == "forced_trip" and "close" not in pending:
-            store.add_outbox(meter_id, "close")
+            commands.queue(meter_id, "close")
             queued += 1
     return queued
 

@@ -19,7 +19,9 @@ from __future__ import annotations
 import logging
 import time
 
+from app.core import commands
 from app.core.alarms import raise_alarm
+from app.core.money import format_cents
 from app.drivers.capability import MISSING_CODES, MeterCapability
 from app.drivers.modbus_link import ModbusLink
 from app.drivers.profile import MeterProfile
@@ -69,6 +71,9 @@ class OutboxDelivery:
 
     def _deliver(self, link: ModbusLink, unit: int, profile: MeterProfile, serial: str,
                  item: OutboxItem, capability: MeterCapability | None) -> str:
+        forged = commands.check(item)
+        if forged:
+            return self._refuse(item, forged)
         try:
             if item.action == "recharge":
                 state, error = self._recharge(link, unit, profile, serial, item, capability)
@@ -91,6 +96,19 @@ class OutboxDelivery:
             log.error("outbox %s (%s on meter %s) failed: %s", item.id, item.action,
                       item.meter_id, error)
         return state
+
+    def _refuse(self, item: OutboxItem, why: str) -> str:
+        """A command VoltKeeper did not queue, or a token its booking does not cover: never
+        sent, marked failed, alarmed at the danger level."""
+        store.set_outbox_state(item.id, "failed", f"refused, not sent: {why}")
+        log.error("outbox %s (%s of %s on meter %s) refused, not sent: %s", item.id,
+                  item.action, item.amount_cents, item.meter_id, why)
+        raise_alarm("forged_command", 3, {"outbox": item.id, "action": item.action,
+                                          "meter": item.meter_id,
+                                          "amount": format_cents(item.amount_cents),
+                                          "why": why},
+                    meter_id=item.meter_id, once=False)
+        return "failed"
 
     def _recharge(self, link: ModbusLink, unit: int, profile: MeterProfile, serial: str,
                   item: OutboxItem, capability: MeterCapability | None) -> tuple[str, str]:

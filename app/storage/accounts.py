@@ -48,6 +48,7 @@ class OutboxItem:
     attempts: int
     last_error: str
     created_at: float
+    mac: str = ""
 
 
 def _record(a: Account, node: Node) -> AccountRecord:
@@ -179,7 +180,7 @@ def add_outbox(meter_id: int, action: str, *, amount_cents: int = 0,
 
 def _item(o: Outbox) -> OutboxItem:
     return OutboxItem(o.id, o.meter_id, o.action, o.amount_cents, o.purchase_count, o.txn_id,
-                      o.receipt_no, o.state, o.attempts, o.last_error, o.created_at)
+                      o.receipt_no, o.state, o.attempts, o.last_error, o.created_at, o.mac)
 
 
 def pending_outbox(meter_ids: list[int] | None = None,

@@ -56,7 +56,17 @@ def _v4(db: SqliteDatabase) -> None:
     db.create_tables(CAPABILITY_MODELS)
 
 
-STEPS: list[Callable[[SqliteDatabase], None]] = [_v1, _v2, _v3, _v4]
+def _v5(db: SqliteDatabase) -> None:
+    """Commands for meters carry a MAC (core/commands.py); the rows already queued predate it
+    and are told apart by id."""
+    columns = {c.name for c in db.get_columns("outbox")}
+    if "mac" not in columns:
+        db.execute_sql("ALTER TABLE outbox ADD COLUMN mac VARCHAR(255) NOT NULL DEFAULT ''")
+    first = db.execute_sql("SELECT COALESCE(MAX(id), 0) + 1 FROM outbox").fetchone()[0]
+    Meta.insert(key="outbox_signed_from", value=str(first)).on_conflict_replace().execute()
+
+
+STEPS: list[Callable[[SqliteDatabase], None]] = [_v1, _v2, _v3, _v4, _v5]
 SCHEMA_VERSION = len(STEPS)
 
 

@@ -284,6 +284,7 @@ class Outbox(BaseModel):
     last_error = TextField(default="")
     created_at = FloatField()
     updated_at = FloatField()
+    mac = CharField(default="")  # HMAC under the station's command key (core/commands.py)
 
 
 class BillingCursor(BaseModel):

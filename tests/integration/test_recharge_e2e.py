@@ -3,6 +3,8 @@ and a meter that was silent when the money was booked."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from app.core import billing
@@ -100,3 +102,53 @@ def test_foreign_key_token_is_refused_and_alarmed(frozen_campus, tmp_path):
     from app.storage.models import Alarm
 
     assert Alarm.select().where((Alarm.kind == "command_failed") & (Alarm.meter == mid)).exists()
+
+
+def _raw_insert(db_path, sql: str, params: tuple) -> int:
+    """Write to the database file as any program could, past VoltKeeper's operations."""
+    import sqlite3
+
+    conn = sqlite3.connect(str(db_path), timeout=30)
+    try:
+        with conn:
+            return conn.execute(sql, params).lastrowid
+    finally:
+        conn.close()
+
+
+def test_a_command_written_outside_voltkeeper_is_refused_and_never_sent(frozen_campus):
+    sim, service = frozen_campus
+    from app.storage.db import database_path
+    from app.storage.models import Alarm
+
+    db_path = database_path()
+    acct, mid = _account_of(1)
+    before = sim.meter(1, 1).snapshot()
+    now = time.time()
+    # a token of 5,000.00 with no booking behind it, inserted into the file
+    forged = _raw_insert(db_path, "INSERT INTO outbox (meter_id, action, amount_cents, state, "
+                         "attempts, last_error, created_at, updated_at, mac) VALUES "
+                         "(?, 'recharge', 500000, 'pending', 0, '', ?, ?, '')", (mid, now, now))
+    assert wait_for(lambda: store.outbox_item(forged).state == "failed", timeout=20)
+    # a genuine recharge's row copied with a larger amount: its MAC no longer fits
+    genuine = recharge(operator("cashier", "alice"), acct, 1_00, "cash")
+    assert wait_for(lambda: delivery_state(genuine) == "applied")
+    item = store.outbox_item(genuine.outbox_id)
+    copied = _raw_insert(db_path, "INSERT INTO outbox (meter_id, action, amount_cents, txn_id, "
+                         "state, attempts, last_error, created_at, updated_at, mac) VALUES "
+                         "(?, 'recharge', 900000, ?, 'pending', 0, '', ?, ?, ?)",
+                         (mid, item.txn_id, now, now, item.mac))
+    # a trip nobody ordered
+    trip = _raw_insert(db_path, "INSERT INTO outbox (meter_id, action, amount_cents, state, "
+                       "attempts, last_error, created_at, updated_at, mac) VALUES "
+                       "(?, 'trip', 0, 'pending', 0, '', ?, ?, 'f00d')", (mid, now, now))
+    assert wait_for(lambda: store.outbox_item(copied).state == "failed"
+                    and store.outbox_item(trip).state == "failed", timeout=20)
+    time.sleep(1.0)
+    after = sim.meter(1, 1).snapshot()
+    assert after.remaining_money_cents == before.remaining_money_cents + 1_00
+    assert after.purchase_count == before.purchase_count + 1
+    assert after.relay_closed
+    refused = Alarm.select().where((Alarm.kind == "forged_command") & (Alarm.meter == mid))
+    assert refused.count() == 3 and all(a.level == 3 for a in refused)
+    assert "not sent" in store.outbox_item(forged).last_error

@@ -1,0 +1,48 @@
+"""The outbox's MACs and what the sender checks a token against (see ``core/commands.py``)."""
+
+from __future__ import annotations
+
+from peewee import fn
+
+from app.storage.models import (
+    Account,
+    BookAccount,
+    LedgerEntry,
+    LedgerTxn,
+    Meta,
+    Meter,
+    Outbox,
+)
+
+SIGNED_FROM = "outbox_signed_from"
+
+
+def set_mac(item_id: int, mac: str) -> None:
+    Outbox.update(mac=mac).where(Outbox.id == item_id).execute()
+
+
+def signed_from() -> int:
+    """The first outbox id that must carry a MAC (rows before it predate signing)."""
+    row = Meta.get_or_none(Meta.key == SIGNED_FROM)
+    return int(row.value) if row else 0
+
+
+def token_booking(txn_id: int) -> tuple[str, set[int], int] | None:
+    """A token's booking: its kind, the meters of its account's room, and what it gives the
+    meter in cents (a recharge: what it credits the account; an allowance: its value)."""
+    txn = LedgerTxn.get_or_none(LedgerTxn.id == txn_id)
+    if txn is None:
+        return None
+    meters: set[int] = set()
+    if txn.account_id is not None:
+        node = Account.select(Account.node).where(Account.id == txn.account_id).scalar()
+        meters = {m for (m,) in Meter.select(Meter.id).where(Meter.node == node).tuples()}
+    book = "prepaid" if txn.kind != "allowance" else "expense:allowance"
+    total = (LedgerEntry.select(fn.COALESCE(fn.SUM(LedgerEntry.amount_cents), 0))
+             .join(BookAccount).where((LedgerEntry.txn == txn_id) & (BookAccount.code == book))
+             .scalar())
+    return txn.kind, meters, -int(total) if book == "prepaid" else int(total)
+
+
+def other_tokens_of(txn_id: int, item_id: int) -> bool:
+    return Outbox.select().where((Outbox.txn == txn_id) & (Outbox.id != item_id)).exists()

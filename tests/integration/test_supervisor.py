@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from app.core import billing
+from app.core import billing, commands
 from app.core.outbox import OutboxDelivery
 from app.core.service import ReadingService, plain_thread
 from app.drivers.modbus_link import ModbusLink
@@ -170,7 +170,7 @@ def test_an_outbox_failure_is_reported_by_its_bus_and_the_item_delivered_later(t
     units = _units(1)
     with plain_slave(units) as slave:
         meter = _station(tmp_path, slave.url, meters=1)[0]
-        item = account_store.add_outbox(meter, "trip")
+        item = commands.queue(meter, "trip")
         service = ReadingService(role="test", flush_s=0.05)
         service.outbox = FlakyOutbox(None)
         seen = _bus_states(service)

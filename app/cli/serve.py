@@ -38,9 +38,23 @@ def add_file_log(path: Path) -> logging.Handler:
     return handler
 
 
+def _log_thread_deaths() -> None:
+    """A thread that dies of an exception is in the log file, not only on stderr (the
+    service's loops are supervised; this is for anything that is not)."""
+    def hook(exc: threading.ExceptHookArgs) -> None:
+        if exc.exc_type is SystemExit:
+            return
+        name = exc.thread.name if exc.thread is not None else "?"
+        log.critical("thread %s died", name,
+                     exc_info=(exc.exc_type, exc.exc_value, exc.exc_traceback))
+
+    threading.excepthook = hook
+
+
 def serve_command(args: argparse.Namespace) -> int:
     log_file = args.log_file or args.db.with_suffix(".log")
     add_file_log(log_file)
+    _log_thread_deaths()
     open_station(args.db, create=False)
     stop = threading.Event()
 

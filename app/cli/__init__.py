@@ -6,25 +6,35 @@ and an exit code. Each module of this package registers its commands (``register
 
 Exit codes: 0 done; 1 refused (the message says why; a wrong password too); 2 wrong flags;
 3 the operator's role does not allow it; 4 done only in part (the failures are listed);
-130 interrupted.
+130 interrupted; 141 its output was cut off (``status | head``: the reader went away).
+
+A database or a file that cannot be used (missing, empty, damaged, not VoltKeeper's, read-only,
+a full disk) is one line on stderr saying what is wrong and what to do, never a traceback, and
+exit code 1 (a ``serve`` also writes it to its log file).
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from app.core.operators import PermissionDenied
-from app.errors import UsageError, UserFacingError
+from app.errors import UsageError, UserFacingError, database_problem, file_problem
 from app.i18n import _, set_language
 
 EXIT_REFUSED = 1
 EXIT_USAGE = 2
 EXIT_DENIED = 3
 EXIT_PARTIAL = 4
+EXIT_INTERRUPTED = 130
+#: Like a program killed by SIGPIPE (128 + 13): whoever read the output stopped reading.
+EXIT_BROKEN_PIPE = 141
+
+log = logging.getLogger("voltkeeper.cli")
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -82,24 +92,66 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("peewee").setLevel(logging.INFO)  # its debug lines carry the data
     try:
         if args.command:
-            return handlers[args.command](args)
-        if args.demo:
-            return _demo(args)
-        from app.views.startup import run_gui
+            code = handlers[args.command](args)
+        elif args.demo:
+            code = _demo(args)
+        else:
+            from app.views.startup import run_gui
 
-        return run_gui(db=args.db, language=args.language)
+            code = run_gui(db=args.db, language=args.language)
+        sys.stdout.flush()  # a reader that went away is told here, not at exit
+        return code
+    except BrokenPipeError:
+        return broken_pipe()
     except PermissionDenied as exc:
-        print(_("error: {message}").format(message=exc), file=sys.stderr)
-        return EXIT_DENIED
+        return _refuse(exc, EXIT_DENIED)
     except UsageError as exc:
-        print(_("error: {message}").format(message=exc), file=sys.stderr)
-        return EXIT_USAGE
+        return _refuse(exc, EXIT_USAGE)
     except UserFacingError as exc:
-        print(_("error: {message}").format(message=exc), file=sys.stderr)
-        return EXIT_REFUSED
+        return _refuse(exc, EXIT_REFUSED)
     except (KeyboardInterrupt, EOFError):  # Ctrl+C, or Ctrl+D at a prompt
         print(file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        problem = database_problem(exc, getattr(args, "db", None))
+        if problem is None and isinstance(exc, OSError):
+            problem = file_problem(exc)
+        if problem is None:
+            raise  # a defect: its traceback is what tells where
+        log.debug("%s", exc, exc_info=True)
+        return _refuse(problem, EXIT_REFUSED)
+
+
+def _refuse(exc: Exception, code: int) -> int:
+    """One line on stderr (and in a log file, when the command keeps one); the exit code."""
+    message = _("error: {message}").format(message=exc)
+    try:
+        print(message, file=sys.stderr, flush=True)
+    except BrokenPipeError:
+        pass
+    _to_log_files(str(exc))
+    return code
+
+
+def _to_log_files(message: str) -> None:
+    """Write ``message`` to the log files only (stderr has it already): why ``serve`` stopped."""
+    record = logging.LogRecord("voltkeeper.cli", logging.ERROR, __file__, 0, "%s", (message,),
+                               None)
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.handle(record)
+
+
+def broken_pipe() -> int:
+    """Standard output's reader went away (``status | head -1``): stop quietly. Whatever is
+    still buffered goes nowhere, so that flushing at exit does not complain either."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+    return EXIT_BROKEN_PIPE
 
 
 def _demo(args: argparse.Namespace) -> int:

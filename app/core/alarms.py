@@ -39,6 +39,8 @@ TEMPLATES = {
     "account_mode": N_("meter {meter} has no recharge token registers ({missing}): account "
                        "{account} now keeps its money at the station (trip at zero, close on "
                        "recharge); {tokens} waiting token(s) settled at the station"),
+    "bad_profile": N_("meter {meter} (bus {bus}, address {address}) is not polled: its "
+                      "profile {file} is refused ({key}: {problem})"),
 }
 
 

@@ -10,7 +10,12 @@ dead bus cannot stall anything else.
   (10 s doubling to 5 min), so it costs its bus one timeout now and then, not every cycle.
 * A control command jumps the queue: it runs before the next meter's poll, not after the
   cycle, and is confirmed by reading the meter back.
-* A bus whose port or gateway fails retries with back-off and reports ``down``.
+* A bus whose port or gateway fails retries with back-off and reports ``down`` (no meter
+  answers through it: ``meters_online`` 0). Once it has failed ``offline_after`` times in a
+  row (about 3 s with the back-off), every meter on it is marked offline, as a meter is after
+  as many failures of its own, so that no one takes its last reading for a live one; each is
+  probed as soon as the bus opens again. A meter that comes back is logged (and kept as an
+  ``online`` event) as back, with how long it was away and why.
 * Meters as they come: each meter's ``MeterCapability`` (what it refuses, learned by reading,
   stored by the writer) is read around; a value the meter sends that cannot be right is left
   out and counted (``PollOutcome.bad_values``), the rest of the read kept. A meter that lacks
@@ -83,6 +88,8 @@ class MeterSlot:
     backoff_s: float = PROBE_BACKOFF_START_S
     slow_read_at: float = 0.0
     sampled_at: float = 0.0
+    offline_since: float | None = None  # when it was marked offline
+    offline_why: str = ""  # why: its own failures, its bus down, its bus's thread failing
     account: EnergyAccount = field(default_factory=EnergyAccount)
     capability: MeterCapability = field(default_factory=MeterCapability)
     bad_logged_at: dict[str, float] = field(default_factory=dict)  # point -> last logged
@@ -147,6 +154,7 @@ class BusPoller:
         self.last_cycle_s: float | None = None
         self.cycles = 0
         self._link_backoff = 1.0
+        self._down_in_row = 0  # link failures since the bus last completed a cycle
         self._outbox_error = ""  # what went wrong delivering the outbox this cycle
         self._outbox_traced: set[int] = set()  # items whose failure was logged in full
 
@@ -197,7 +205,7 @@ class BusPoller:
         events: list[tuple[str, str]] = []
         online_changed = not slot.online or not slot.seen
         if not slot.online:
-            events.append(("online", f"answers again after {slot.consecutive_failures} failures"))
+            events.append(("online", self._back(slot, now)))
         slot.online, slot.seen = True, True
         slot.consecutive_failures = 0
         slot.backoff_s = PROBE_BACKOFF_START_S
@@ -232,6 +240,33 @@ class BusPoller:
             days=days, latency_ms=latency_s * 1000, online=True, online_changed=online_changed,
             events=events, sample=sample, bad_values=list(read.bad),
             capability=self._learned(slot))], None)
+
+    def _back(self, slot: MeterSlot, now: float) -> str:
+        """A meter answers again: logged as back, with how long it was away and why."""
+        away = "" if slot.offline_since is None else f" after {now - slot.offline_since:.0f} s"
+        detail = f"back{away}: it answers again (offline: {slot.offline_why or 'unknown'})"
+        log.info("bus %s: meter %s (address %s) is back%s (it was offline: %s)", self.bus.name,
+                 slot.meter.id, slot.meter.address, away, slot.offline_why or "unknown")
+        slot.offline_since, slot.offline_why = None, ""
+        return detail
+
+    def _mark_offline(self, why: str, error_kind: str, error: str) -> list[PollOutcome]:
+        """Every meter of this bus that counts as online (answered since the start, or not yet
+        polled and perhaps stored online by an earlier run) is offline now, to be probed as
+        soon as the bus polls again. Returns the outcomes that say so."""
+        now = self.clock()
+        outcomes = []
+        for slot in self.slots:
+            if not slot.online:
+                continue
+            slot.online = False
+            slot.next_probe_at = now  # probed as soon as the bus polls again
+            slot.offline_since, slot.offline_why = now, why
+            outcomes.append(PollOutcome(
+                meter_id=slot.meter.id, t=now, ok=False, error_kind=error_kind, error=error,
+                consecutive_failures=slot.consecutive_failures, online=False,
+                online_changed=True, events=[("offline", why)]))
+        return outcomes
 
     def _learned(self, slot: MeterSlot) -> CapabilityUpdate | None:
         """What to store of the meter's capability: only when it changed."""
@@ -279,7 +314,9 @@ class BusPoller:
         if slot.online and slot.consecutive_failures >= self.offline_after:
             slot.online, online_changed = False, True
             slot.next_probe_at = now + slot.backoff_s
-            events.append(("offline", f"{slot.consecutive_failures} failures in a row: {exc}"))
+            why = f"{slot.consecutive_failures} failures in a row: {exc}"
+            slot.offline_since, slot.offline_why = now, why
+            events.append(("offline", why))
             log.warning("bus %s: meter %s (address %s) offline: %s", self.bus.name,
                         slot.meter.id, slot.meter.address, exc)
         elif not slot.online:
@@ -379,11 +416,13 @@ class BusPoller:
                 return
 
     def bus_outcome(self, state: str, error: str = "") -> BusOutcome:
+        """The bus's state for the status: ``meters_online`` counts the meters that answered
+        and still count as online; none while the bus is down (nothing answers through it)."""
+        online = 0 if state == "down" else sum(1 for s in self.slots if s.online and s.seen)
         return BusOutcome(
             bus_id=self.bus.id, state=state, last_cycle_s=self.last_cycle_s,
             last_cycle_at=self.clock() if self.last_cycle_s is not None else None, error=error,
-            meters_online=sum(1 for s in self.slots if s.online and s.seen),
-            meters_total=len(self.slots))
+            meters_online=online, meters_total=len(self.slots))
 
     def report_state(self, state: SupervisorState) -> None:
         """The supervisor's word on this bus's thread (called in it, between two runs): while it
@@ -393,17 +432,22 @@ class BusPoller:
             return
         outcomes = []
         if state.failures_in_row >= self.offline_after:
-            now = self.clock()
-            for slot in self.slots:
-                if slot.online and slot.seen:
-                    slot.online = False
-                    slot.next_probe_at = now  # probed as soon as the thread runs again
-                    outcomes.append(PollOutcome(
-                        meter_id=slot.meter.id, t=now, ok=False, error_kind="error",
-                        error=state.error, consecutive_failures=slot.consecutive_failures,
-                        online=False, online_changed=True,
-                        events=[("offline", f"its bus's thread keeps failing: {state.error}")]))
+            outcomes = self._mark_offline(f"its bus's thread keeps failing: {state.error}",
+                                          "error", state.error)
         self.sink(outcomes, self.bus_outcome("error", state.error))
+
+    def _link_down(self, exc: LinkDown) -> None:
+        """The bus's port or gateway failed (again): the bus is down, and once it has failed
+        ``offline_after`` times in a row its meters are offline (no one can read them)."""
+        self._down_in_row += 1
+        outcomes = []
+        if self._down_in_row >= self.offline_after:
+            outcomes = self._mark_offline(f"its bus is down: {exc}", "link", str(exc))
+            if outcomes:
+                log.warning("bus %s down %d times in a row: its %d meter(s) online until now "
+                            "are offline until it answers again", self.bus.name,
+                            self._down_in_row, len(outcomes))
+        self.sink(outcomes, self.bus_outcome("down", str(exc)))
 
     def run(self, stop: threading.Event) -> None:
         """Poll until ``stop`` is set: a cycle every poll interval, commands in between.
@@ -418,10 +462,11 @@ class BusPoller:
             try:
                 self.cycle()
                 self._link_backoff = 1.0
+                self._down_in_row = 0
             except LinkDown as exc:
                 log.warning("bus %s down: %s (retry in %.0f s)", self.bus.name, exc,
                             self._link_backoff)
-                self.sink([], self.bus_outcome("down", str(exc)))
+                self._link_down(exc)
                 if self.link is not None:
                     self.link.close()
                 self._fail_commands(str(exc))

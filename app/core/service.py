@@ -121,14 +121,52 @@ class ReadingService:
         self.writer.add_listener(listener)
 
     def _build_pollers(self) -> None:
+        """A poller for every enabled bus, with its meters. A meter whose profile is refused (a
+        broken or missing file) is left out, its bus and every other meter polled all the same:
+        a log line and a ``bad_profile`` alarm name the file, the key and the problem, and the
+        meter shows offline (its last reading is not taken for a live one)."""
+        from app.core.alarms import raise_alarm
+        from app.drivers.profile import ProfileError
+        from app.storage.readings import PollOutcome
+
         baselines = readings.baselines()
         known = capabilities.load()
+        buses = campus.buses()
+        bus_names = {b.id: b.name for b in buses}
         by_bus: dict[int, list] = {}
         caps: dict[int, MeterCapability] = {}
+        left_out: list[PollOutcome] = []
         for m in campus.meters():
-            by_bus.setdefault(m.bus_id, []).append((m, load_profile(m.profile)))
+            try:
+                profile = load_profile(m.profile)
+            except Exception as exc:  # one bad profile must not stop the other meters
+                if isinstance(exc, ProfileError):
+                    file, key, problem = exc.path, exc.key, exc.problem
+                else:  # a defect in reading it: its traceback is logged
+                    log.exception("meter %s: profile %r could not be read", m.id, m.profile)
+                    file, key, problem = m.profile, "(profile)", f"{type(exc).__name__}: {exc}"
+                if not m.enabled:
+                    continue
+                where = f"{bus_names.get(m.bus_id, m.bus_id)}/{m.address}"
+                log.error("meter %s (%s) is not polled: its profile is refused: %s: %s: %s",
+                          m.id, where, file, key, problem)
+                why = f"not polled: its profile is refused: {file}: {key}: {problem}"
+                left_out.append(PollOutcome(
+                    meter_id=m.id, t=time.time(), ok=False, error_kind="error", error=why,
+                    online=False, online_changed=True, events=[("offline", why)]))
+                try:
+                    raise_alarm("bad_profile", 2, {
+                        "meter": m.id, "bus": bus_names.get(m.bus_id, m.bus_id),
+                        "address": m.address, "file": file, "key": key, "problem": problem},
+                        meter_id=m.id)
+                except Exception:
+                    log.exception("meter %s: could not raise the bad_profile alarm", m.id)
+                continue
+            by_bus.setdefault(m.bus_id, []).append((m, profile))
             caps[m.id] = _capability(m, known.get(m.id))
-        for bus in campus.buses():
+        if left_out:  # stored by the writer once it runs
+            self.writer.put(left_out, None)
+        for bus in buses:
             if not bus.enabled:
                 continue
             self.pollers[bus.id] = BusPoller(bus, by_bus.get(bus.id, []), self.writer.put,

@@ -22,6 +22,7 @@ the station's units); a value outside it, or not a number, is refused as a bad r
 from __future__ import annotations
 
 import itertools
+import re
 import tomllib
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -31,6 +32,7 @@ from typing import Any
 
 from app.drivers.plausible import PLAUSIBLE_RANGES, default_range
 from app.errors import ConfigError
+from app.i18n import _
 
 PROFILE_DIR = Path(__file__).resolve().parent.parent.parent / "resources" / "meters"
 
@@ -409,7 +411,10 @@ def parse_profile(data: dict[str, Any], path: str, name: str) -> MeterProfile:
     points = {pname: _parse_point(path, pname, praw) for pname, praw in points_t.items()}
     # VoltKeeper's own section: points the meter's documentation lacks, clearly apart.
     vk = _check_keys(path, "voltkeeper", data.get("voltkeeper", {}), {"points", "note"})
-    for pname, praw in vk.get("points", {}).items():
+    vk_points = vk.get("points", {})
+    if not isinstance(vk_points, dict):
+        raise _problem(path, "voltkeeper.points", _("must be a table of points"))
+    for pname, praw in vk_points.items():
         if pname in points:
             raise _problem(path, f"voltkeeper.points.{pname}", "is also in [points]")
         if isinstance(praw, dict):
@@ -421,7 +426,13 @@ def parse_profile(data: dict[str, Any], path: str, name: str) -> MeterProfile:
             raise _problem(path, f"points.{p.name}.count",
                            f"{p.count} registers exceed reading.max_registers {max_registers}")
 
-    bit_names = {b.name for p in points.values() for b in p.bits}
+    bit_names: set[str] = set()
+    for p in points.values():
+        for b in p.bits:
+            if b.name in bit_names:
+                raise _problem(path, f"points.{p.name}.bits.{b.name}",
+                               _("this bit field name is used twice"))
+            bit_names.add(b.name)
     clash = bit_names & set(points)
     if clash:
         raise _problem(path, f"points.{sorted(clash)[0]}", "is both a point and a bit field")
@@ -431,7 +442,10 @@ def parse_profile(data: dict[str, Any], path: str, name: str) -> MeterProfile:
             raise _problem(path, f"points.{req}", f"is required for a {kind} meter")
 
     controls: dict[str, Control] = {}
-    for cname, craw in data.get("controls", {}).items():
+    controls_t = data.get("controls", {})
+    if not isinstance(controls_t, dict):
+        raise _problem(path, "controls", _("must be a table of controls"))
+    for cname, craw in controls_t.items():
         where = f"controls.{cname}"
         if cname not in KNOWN_CONTROLS:
             raise _problem(path, where, f"unknown control (known: {', '.join(KNOWN_CONTROLS)})")
@@ -455,6 +469,9 @@ def parse_profile(data: dict[str, Any], path: str, name: str) -> MeterProfile:
         for req in PREPAID_CONTROLS:
             if req not in controls:
                 raise _problem(path, f"controls.{req}", "is required for a prepaid meter")
+        if "control_mode" not in points or not points["control_mode"].states:
+            raise _problem(path, "points.control_mode",
+                           _("must be a point of its own with states (not a bit field)"))
         mode_states = dict(points["control_mode"].states)
         for st in CONTROL_MODE_STATES:
             if st not in mode_states:
@@ -470,21 +487,63 @@ def parse_profile(data: dict[str, Any], path: str, name: str) -> MeterProfile:
 
 
 def load_profile_file(path: Path) -> MeterProfile:
-    """Read and validate one profile file."""
+    """Read and validate one profile file. Whatever is wrong with it (not readable, not text,
+    not TOML, a key twice, a wrong value) is a ProfileError naming the file and the key."""
     try:
-        with path.open("rb") as fh:
-            data = tomllib.load(fh)
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise ProfileError(str(path), "(file)", "no such file") from None
+    except OSError as exc:
+        raise ProfileError(str(path), "(file)", _("cannot be read: {error}").format(
+            error=exc.strerror or exc)) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ProfileError(str(path), "(file)", _(
+            "not a text file in UTF-8 (byte {offset} is {byte}): is it a meter profile?").format(
+            offset=exc.start, byte=f"0x{raw[exc.start]:02X}")) from None
+    if "\x00" in text:
+        raise ProfileError(str(path), "(file)", _(
+            "holds NUL bytes: a binary file, not a meter profile"))
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ProfileError(str(path), "(syntax)", str(exc)) from None
+        raise ProfileError(str(path), _toml_key(text, str(exc)), str(exc)) from None
     return parse_profile(data, str(path), path.stem)
+
+
+_TOML_LINE = re.compile(r"\(at line (\d+), column \d+\)")
+_TOML_TABLE = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(?:#.*)?$")
+_TOML_KEY = re.compile(r"^\s*([A-Za-z0-9_\-.\"' ]+?)\s*=")
+
+
+def _toml_key(text: str, message: str) -> str:
+    """The key a TOML syntax error is at (``controls.trip (syntax)`` for a control named
+    twice), as far as its line tells; else ``(syntax)`` (the message has the line)."""
+    m = _TOML_LINE.search(message)
+    if m is None:
+        return "(syntax)"
+    number = int(m.group(1))
+    lines = text.splitlines()
+    table = ""
+    for line in lines[:number - 1]:
+        if t := _TOML_TABLE.match(line):
+            table = t.group(1)
+    line = lines[number - 1] if 0 < number <= len(lines) else ""
+    if t := _TOML_TABLE.match(line):
+        return f"{t.group(1)} (syntax)"
+    if k := _TOML_KEY.match(line):
+        key = k.group(1).strip().replace('"', "").replace("'", "")
+        return f"{table + '.' if table else ''}{key} (syntax)"
+    return "(syntax)"
 
 
 @cache
 def load_profile(name: str, directory: Path = PROFILE_DIR) -> MeterProfile:
-    """The profile called ``name`` (file ``<directory>/<name>.toml``), cached."""
-    path = directory / f"{name}.toml"
+    """The profile called ``name`` (file ``<directory>/<name>.toml``), or the profile file
+    ``name`` when it names one (``/etc/voltkeeper/meters/acme-x1.toml``: a station's own
+    meter model, kept outside the program); cached once it loads."""
+    path = Path(name) if name.endswith(".toml") else directory / f"{name}.toml"
     if not path.exists():
         known = ", ".join(available_profiles(directory)) or "none"
         raise ProfileError(str(path), "(file)", f"no meter profile {name!r} (known: {known})")

@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Protocol
 
 from app.core import queries
+from app.core import status as core_status
 from app.core.changes import Changes
-from app.core.live import stored_snapshot
+from app.core.live import MeterLive, stored_snapshot
 from app.core.operators import Operator
 from app.core.queries import RoomBalance
 from app.core.station import open_station
@@ -58,12 +59,36 @@ class AppContext:
 
     def meter_state(self, node_id: int, meter_id: int | None) -> MeterState:
         """One meter's state in its room: low balance by the room's ledger balance (the
-        meter's own money when the room has none yet), stale until a fresh read."""
+        meter's own money when the room has none yet); stale while its values are not a
+        fresh read (``is_stale``); offline once the polling process says so (a bus that stays
+        down takes its meters offline)."""
         account = self.balances.get(node_id)
         balance = account.balance_cents if account is not None else None
         live = self.store.meter(meter_id) if meter_id is not None else None
         return meter_state(live, balance, meter_id is not None
-                           and self.store.is_stale(meter_id))
+                           and self.is_stale(meter_id, live))
+
+    def is_stale(self, meter_id: int, live: MeterLive | None = None,
+                 now: float | None = None) -> bool:
+        """True when the meter's values are not a fresh read, whatever its stored ``online``
+        says: an old reading no fresh one has replaced since the start, a bus that is down or
+        whose thread fails (nothing is read on it), or a read older than its bus's cycles
+        allow (``core.status.stale_after_s``: nobody polls it any more)."""
+        if self.store.is_stale(meter_id):
+            return True
+        live = live if live is not None else self.store.meter(meter_id)
+        if live is None or live.values is None or not live.online:
+            return False
+        record = self.index.meters.get(meter_id)
+        bus = self.index.buses.get(record.bus_id) if record is not None else None
+        bus_live = self.store.buses.get(record.bus_id) if record is not None else None
+        if bus_live is not None and bus_live.state in ("down", "error"):
+            return True
+        after = core_status.stale_after_s(bus.poll_interval_s if bus is not None else None,
+                                          bus_live.last_cycle_s if bus_live is not None
+                                          else None)
+        now = time.time() if now is None else now
+        return now - live.values.read_at > after
 
     def room_state(self, node_id: int) -> MeterState:
         """A room's state for its icon: its meters' worst."""
@@ -95,15 +120,16 @@ class AppContext:
         self.bridge.stop()
 
 
-#: A reading is stale at start when older than this many poll intervals (and never less than
-#: STALE_MIN_S): a cycle that has not come round again.
-STALE_CYCLES = 2
-STALE_MIN_S = 30.0
+#: A reading is stale when older than this many poll intervals (and never less than
+#: STALE_MIN_S): a cycle that has not come round again (the status command's rule).
+STALE_CYCLES = core_status.STALE_CYCLES
+STALE_MIN_S = core_status.STALE_MIN_S
 
 
 def stale_after_s(index: CampusIndex) -> float:
+    """At start: how old a stored read may be on the slowest bus before it is stale."""
     intervals = [b.poll_interval_s for b in index.buses.values() if b.enabled]
-    return max(STALE_MIN_S, STALE_CYCLES * max(intervals, default=0.0))
+    return core_status.stale_after_s(max(intervals, default=0.0))
 
 
 def build_context(db_path: Path, settings: UiSettings, operator: Operator, *,

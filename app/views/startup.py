@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QApplication, QDialog, QMessageBox
 from app.core import operators, queries
 from app.core.operators import Operator
 from app.core.station import open_station, release_connection
-from app.errors import UserFacingError
+from app.errors import UserFacingError, database_problem
 from app.i18n import _
 from app.paths import data_dir, demo_db
 from app.ui import settings
@@ -49,6 +49,7 @@ def run_gui(db: Path | None = None, demo: bool = False, language: str | None = N
     ui = UiSettings()
     apply_language(language or ui.get(settings.LANGUAGE))
     ctx: AppContext | None = None
+    db_path: Path | None = db
     try:
         if demo:  # the command line made the demo campus and started its simulator
             db_path = db if db is not None else demo_db()
@@ -72,17 +73,29 @@ def run_gui(db: Path | None = None, demo: bool = False, language: str | None = N
         _quit_on_signals(app)
         return app.exec()
     except UserFacingError as exc:
-        QMessageBox.critical(None, "VoltKeeper", str(exc))
-        return 1
+        return start_refused(str(exc))
     except Exception as exc:
+        problem = database_problem(exc, db_path)
+        if problem is not None:  # the database file or its disk: what to do, no traceback
+            log.debug("the window could not start", exc_info=True)
+            return start_refused(str(problem))
         log.exception("the window could not start")
-        QMessageBox.critical(None, "VoltKeeper",
-                             _("The window could not start: {error}").format(error=exc))
-        return 1
+        return start_refused(_("The window could not start: {error}").format(error=exc))
     finally:
         if ctx is not None:
             ctx.close()
         release_connection()
+
+
+def start_refused(message: str) -> int:
+    """The window does not open: one line on stderr (for whoever started it from a terminal or
+    a script) and the same in a message box. Returns the exit code (1)."""
+    try:
+        print(_("error: {message}").format(message=message), file=sys.stderr, flush=True)
+    except (OSError, ValueError):
+        pass
+    QMessageBox.critical(None, "VoltKeeper", message)
+    return 1
 
 
 def ask_to_create(path: Path) -> bool:

@@ -19,6 +19,7 @@ import pytest
 
 from app.core.recharge import delivery_state, recharge
 from app.core.service import ReadingService
+from app.core.status import collect
 from app.drivers.token import save_master_key
 from app.paths import default_key_file
 from app.simulator import start_simulator
@@ -134,6 +135,8 @@ def test_a_database_locked_for_30_s_does_not_stop_polling(busy_campus):
         longest_stall = _longest_stall(service, 30.0)
         during = _cycles(service)
         states = {s.name: (s.state, s.restarts) for s in service.health()}
+        held = collect()["storage"]  # what `status` says meanwhile
+    assert held["unsent"] > 0 and "locked" in held["error"], held
     # every bus kept polling through the lock, none waited on the database, no loop died
     assert all(during[b] >= start[b] + 20 for b in start), (start, during)
     assert longest_stall < 2.5, f"a bus stopped polling for {longest_stall:.1f} s"
@@ -149,6 +152,7 @@ def test_a_database_locked_for_30_s_does_not_stop_polling(busy_campus):
     service.writer.flush()
     _assert_energy_booked_in_full(energy_before)
     assert {w.name: w.state for w in capabilities.worker_states()}["writer"] == "running"
+    assert collect()["storage"]["unsent"] == 0
 
 
 def _mount_tmpfs(where: Path, size: str) -> bool:

@@ -117,7 +117,7 @@ def _raw_insert(db_path, sql: str, params: tuple) -> int:
 
 
 def test_a_command_written_outside_voltkeeper_is_refused_and_never_sent(frozen_campus):
-    sim, service = frozen_campus
+    sim, _service = frozen_campus
     from app.storage.db import database_path
     from app.storage.models import Alarm
 

@@ -77,9 +77,14 @@ def serve_command(args: argparse.Namespace) -> int:
         stop.wait(LEASE_TTL_S / 3)
     if stop.is_set():
         return 0
-    print(_("polling {buses} buses; log in {log}").format(buses=len(service.pollers),
-                                                          log=log_file), flush=True)
-    while not stop.is_set() and not service.lost_lease:
-        stop.wait(0.5)
-    service.stop()
+    try:
+        print(_("polling {buses} buses; log in {log}").format(buses=len(service.pollers),
+                                                              log=log_file), flush=True)
+    except BrokenPipeError:  # nobody reads stdout any more: poll on, the log has it all
+        log.info("standard output closed; polling goes on")
+    try:
+        while not stop.is_set() and not service.lost_lease:
+            stop.wait(0.5)
+    finally:
+        service.stop()
     return 0

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Protocol
 
 from app.core import backup, billing
+from app.core.alarms import raise_alarm
 from app.core.outbox import OutboxDelivery
 from app.core.polling import BusPoller, Command
 from app.core.progress import Progress
@@ -33,7 +34,7 @@ from app.core.supervisor import BACKOFF_START_S, Supervisor, SupervisorState
 from app.core.writer import Listener, StorageWriter
 from app.drivers.capability import MeterCapability
 from app.drivers.modbus_link import LinkConfig, ModbusLink
-from app.drivers.profile import load_profile
+from app.drivers.profile import ProfileError, load_profile
 from app.drivers.token import MasterKey, load_master_key
 from app.errors import Cancelled, ConfigError, UserFacingError
 from app.paths import default_key_file
@@ -42,6 +43,7 @@ from app.storage.campus import MeterRecord
 from app.storage.capabilities import WorkerRow
 from app.storage.db import close_database
 from app.storage.lease import LeaseInfo
+from app.storage.readings import BusOutcome, PollOutcome
 
 log = logging.getLogger("voltkeeper.service")
 
@@ -124,11 +126,8 @@ class ReadingService:
         """A poller for every enabled bus, with its meters. A meter whose profile is refused (a
         broken or missing file) is left out, its bus and every other meter polled all the same:
         a log line and a ``bad_profile`` alarm name the file, the key and the problem, and the
-        meter shows offline (its last reading is not taken for a live one)."""
-        from app.core.alarms import raise_alarm
-        from app.drivers.profile import ProfileError
-        from app.storage.readings import PollOutcome
-
+        meter shows offline (its last reading is not taken for a live one). A bus whose link
+        cannot be understood is left out the same way (its state ``error`` says why)."""
         baselines = readings.baselines()
         known = capabilities.load()
         buses = campus.buses()
@@ -169,10 +168,15 @@ class ReadingService:
         for bus in buses:
             if not bus.enabled:
                 continue
-            self.pollers[bus.id] = BusPoller(bus, by_bus.get(bus.id, []), self.writer.put,
-                                             baselines=baselines,
-                                             link_factory=self.link_factory,
-                                             outbox=self.outbox, capabilities=caps)
+            try:
+                self.pollers[bus.id] = BusPoller(bus, by_bus.get(bus.id, []), self.writer.put,
+                                                 baselines=baselines,
+                                                 link_factory=self.link_factory,
+                                                 outbox=self.outbox, capabilities=caps)
+            except ConfigError as exc:  # one bad link must not stop the other buses
+                log.error("bus %s is not polled: %s", bus.name, exc)
+                self.writer.put([], BusOutcome(bus.id, "error", error=f"not polled: {exc}",
+                                               meters_total=len(by_bus.get(bus.id, []))))
 
     # -- supervised loops ------------------------------------------------------------------------
     def _spawn(self, name: str, loop: Callable[[], None], stop: threading.Event,

@@ -224,3 +224,19 @@ def test_the_lease_loop_is_restarted_and_dead_buses_let_the_lease_go(tmp_path):
         finally:
             service.stop()
     assert readings.bus_states()[1]["state"] == "error"
+
+
+def test_a_bus_with_a_link_nobody_understands_does_not_stop_the_others(tmp_path):
+    units = _units(1)
+    with plain_slave(units) as slave:
+        meter = _station(tmp_path, slave.url, meters=1)[0]
+        campus.add_bus("B02", "bogus://nowhere", poll_interval_s=0.2)
+        service = ReadingService(role="test", flush_s=0.05)
+        assert service.start()[0]
+        try:
+            assert wait_for(lambda: readings.latest([meter])
+                            and readings.latest([meter])[0].online)
+            assert wait_for(lambda: readings.bus_states().get(2, {}).get("state") == "error")
+            assert "bad link address" in readings.bus_states()[2]["error"]
+        finally:
+            service.stop()

@@ -63,16 +63,21 @@ def open_database(path: Path | str, *, create: bool = True) -> SqliteDatabase:
     else:
         _check_existing(path)
     db = SqliteDatabase(str(path), pragmas=PRAGMAS, check_same_thread=False, timeout=10)
-    database.initialize(db)
-    ledger.reset_cache()
     try:
-        db.connect(reuse_if_open=True)
-        migrations.upgrade(db)
-        _name_the_station(db)
+        _bind_and_upgrade(db)
     except Exception as exc:
         db.close()
         raise _open_failure(path, exc) from exc
     return db
+
+
+def _bind_and_upgrade(db: SqliteDatabase) -> None:
+    """Bind the models to ``db``, bring its schema up to date and name the station."""
+    database.initialize(db)
+    ledger.reset_cache()
+    db.connect(reuse_if_open=True)
+    migrations.upgrade(db)
+    _name_the_station(db)
 
 
 def _open_failure(path: Path, exc: Exception) -> Exception:
@@ -150,12 +155,8 @@ def _create(path: Path) -> None:
         db = SqliteDatabase(str(tmp), pragmas={**PRAGMAS, "journal_mode": "delete",
                                                "synchronous": "full"},
                             check_same_thread=False, timeout=10)
-        database.initialize(db)
-        ledger.reset_cache()
         try:
-            db.connect(reuse_if_open=True)
-            migrations.upgrade(db)
-            _name_the_station(db)
+            _bind_and_upgrade(db)
         finally:
             db.close()
         try:

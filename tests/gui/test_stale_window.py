@@ -83,17 +83,23 @@ def _close_message_boxes(timer_holder: list) -> None:
     timer_holder.append(timer)
 
 
-def test_the_window_refuses_an_empty_database_in_one_line(qtbot, tmp_path, capfd):
+def _start_window_on(path) -> tuple[int, list]:
+    """Start the window on ``path``: its exit code and the messages it showed."""
     from app.views.startup import run_gui
 
-    empty = tmp_path / "campus.db"
-    empty.touch()
     shown: list = []
     _close_message_boxes(shown)
     try:
-        code = run_gui(db=empty, language="en")
+        code = run_gui(db=path, language="en")
     finally:
         shown[0].stop()
+    return code, shown
+
+
+def test_the_window_refuses_an_empty_database_in_one_line(qtbot, tmp_path, capfd):
+    empty = tmp_path / "campus.db"
+    empty.touch()
+    code, shown = _start_window_on(empty)
     assert code == 1
     assert empty.stat().st_size == 0  # not silently made a new station
     err = capfd.readouterr().err.strip().splitlines()
@@ -104,16 +110,11 @@ def test_the_window_refuses_an_empty_database_in_one_line(qtbot, tmp_path, capfd
 
 
 def test_the_window_refuses_a_database_that_is_a_folder(qtbot, tmp_path, capfd):
-    from app.views.startup import run_gui
-
     folder = tmp_path / "campus.db"
     folder.mkdir()
-    shown: list = []
-    _close_message_boxes(shown)
     try:
-        code = run_gui(db=folder, language="en")
+        code, _shown = _start_window_on(folder)
     finally:
-        shown[0].stop()
         shutil.rmtree(folder, ignore_errors=True)
     assert code == 1
     err = capfd.readouterr().err

@@ -107,9 +107,11 @@ class SlaveHandle:
 
 
 @contextmanager
-def plain_slave(units: dict[int, Unit]) -> Iterator[SlaveHandle]:
-    """A pymodbus Modbus-TCP server for ``units`` in a thread of its own, while the block runs."""
-    port = free_port_base(1) + 1
+def plain_slave(units: dict[int, Unit], port: int | None = None) -> Iterator[SlaveHandle]:
+    """A pymodbus Modbus-TCP server for ``units`` in a thread of its own, while the block runs
+    (on ``port``, or a free one); its port closes when the block ends, as a gateway's does when
+    it loses power."""
+    port = port if port is not None else free_port_base(1) + 1
     loop = asyncio.new_event_loop()
     ready = threading.Event()
     holder: dict[str, ModbusTcpServer] = {}

@@ -8,14 +8,8 @@ the reading service and a SQLite file; the status as ``main.py status`` collects
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-
-from pymodbus.server import ModbusTcpServer
 
 from app.cli import main as cli_main
 from app.core import status
@@ -28,38 +22,12 @@ from app.storage.readings import BusOutcome, PollOutcome
 from tests.helpers import free_port_base
 
 from .conftest import wait_for
-from .plain_slave import PlainContext, Unit, ddsy1352
+from .plain_slave import Unit, ddsy1352, plain_slave
 
 
-@contextmanager
-def gateway(port: int, units: dict[int, Unit]) -> Iterator[None]:
-    """A Modbus-TCP gateway with its meters on ``port`` while the block runs (its port closes
-    when it ends, as a gateway that loses power)."""
-    loop = asyncio.new_event_loop()
-    ready = threading.Event()
-    holder: dict[str, ModbusTcpServer] = {}
-
-    async def serve() -> None:
-        server = ModbusTcpServer(PlainContext(units), address=("127.0.0.1", port))
-        holder["server"] = server
-        await server.serve_forever(background=True)
-        ready.set()
-
-    def run() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(serve())
-        loop.run_forever()
-
-    thread = threading.Thread(target=run, name=f"gateway-{port}", daemon=True)
-    thread.start()
-    assert ready.wait(10), "the gateway did not start"
-    try:
-        yield
-    finally:
-        asyncio.run_coroutine_threadsafe(holder["server"].shutdown(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        loop.close()
+def gateway(port: int, units: dict[int, Unit]):
+    """A Modbus-TCP gateway with its meters on ``port`` while the block runs."""
+    return plain_slave(units, port)
 
 
 def _url(port: int) -> str:

@@ -189,15 +189,21 @@ def test_reconciliation_alarm(db):
     assert billing.reconcile(acct, now=now) == 0  # one open alarm, not one per run
 
 
+@pytest.fixture
+def meter_account(db):
+    """A room whose meter keeps the money, opened with 50.00: (account id, meter id)."""
+    room, (meter,) = _room()
+    _tariff()
+    return accounts.open_account(ADMIN, room, mode="meter", opening_cents=5000).account.id, meter
+
+
 def _meter_reads(meter, t, money, count):
     readings.write_batch([PollOutcome(meter, t, True, values=MeterValues(
         t, remaining_money_cents=money, purchase_count=count))])
 
 
-def test_reconciliation_waits_for_a_reading_after_the_last_applied_token(db):
-    room, (meter,) = _room()
-    _tariff()
-    acct = accounts.open_account(ADMIN, room, mode="meter", opening_cents=5000).account.id
+def test_reconciliation_waits_for_a_reading_after_the_last_applied_token(meter_account):
+    acct, meter = meter_account
     t0 = time.time()
     _meter_reads(meter, t0, 5000, 3)
     for k in range(8):  # eight recharges reach the meter, each confirmed by its count
@@ -217,10 +223,8 @@ def test_reconciliation_waits_for_a_reading_after_the_last_applied_token(db):
     assert billing.reconcile(acct, now=t1 + 1) == 1
 
 
-def test_a_new_larger_difference_is_alarmed_while_an_older_one_is_open(db):
-    room, (meter,) = _room()
-    _tariff()
-    acct = accounts.open_account(ADMIN, room, mode="meter", opening_cents=5000).account.id
+def test_a_new_larger_difference_is_alarmed_while_an_older_one_is_open(meter_account):
+    acct, meter = meter_account
     now = time.time()
     _meter_reads(meter, now, 9000, 1)
     assert billing.reconcile(acct, now=now) == 1

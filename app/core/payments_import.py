@@ -7,10 +7,18 @@ database (unknown room, bad amount, duplicate transaction id in the file or alre
 without changing anything; ``apply`` books the valid rows in one transaction or none of them.
 Rows that are not payments (refunds, closed orders) are ``skipped`` with the reason.
 
-A payment is booked with its transaction id as the ledger reference, with its channel:
-``wechat:4200...`` (WeChat's 微信订单号), ``alipay:2026...`` (Alipay's 支付宝交易号); the
-merchant order number goes into the booking's memo. The reference is unique: importing the
-same file twice applies nothing new.
+A payment is booked under its key (``core/payment_key.py``), its channel and its id there:
+``wechat:4200...`` (WeChat's 微信订单号), ``alipay:2026...`` (Alipay's 支付宝交易号), the
+same key the desk books a payment under; the merchant order number goes into the booking's
+memo. A payment is booked once, whatever the door: importing the same file twice applies
+nothing new, nor does a payment already booked at the desk, and an id booked under another
+channel is an error.
+
+Large files: ``preview`` looks the accounts up in two maps (room, student number: exact, after
+NFKC) and the bookings in bulk; ``apply`` stages the rows in a temporary table (no lock on the
+database) and books them in one short write transaction with set-based SQL
+(``storage/imports.py``): 100,000 rows hold the write lock about a second, so polling goes on.
+The rows it writes are those booking each row with ``recharge.book_recharge`` would write.
 
 A row that names neither a room nor a student number is looked up by its memo (商品名称,
 附加数据, 备注): ``statements.MEMO_PATTERN`` by default ("电费充值-1-101", "学号20240001"),
@@ -19,30 +27,50 @@ or the ``memo_pattern`` given; the first place that names exactly one open accou
 
 from __future__ import annotations
 
+import gc
+import logging
 import re
 import time
 import unicodedata
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from app.core import commands
 from app.core.audit import act
 from app.core.changes import Changes
 from app.core.money import parse_amount
-from app.core.operators import Operator, Permission
+from app.core.operators import Operator, Permission, require
+from app.core.payment_key import (
+    Booked,
+    InexactId,
+    bookings_of,
+    channel_of,
+    method_text,
+    payment_key,
+    split_key,
+    transaction_id,
+)
 from app.core.progress import Progress
-from app.core.recharge import MAX_RECHARGE_CENTS, book_recharge, validate_amount
+from app.core.recharge import MAX_RECHARGE_CENTS, validate_amount
 from app.core.statements import (
     MAX_ROWS,
     MEMO_PATTERN,
     PaymentRow,
+    Statement,
     memo_candidates,
     read_statement,
 )
 from app.errors import UserFacingError
 from app.i18n import _
 from app.storage import accounts as store
-from app.storage.ledger import METHOD_BOOKS
-from app.storage.models import LedgerTxn
+from app.storage import imports
+from app.storage.accounts import AccountRecord
+from app.storage.ledger import METHOD_BOOKS, DuplicateReference
+from app.storage.models import database
+
+log = logging.getLogger("voltkeeper.import")
 
 __all__ = ["MAX_ROWS", "METHOD_WORDS", "ImportPreview", "ImportResult", "PaymentRow", "apply",
            "booking_reference", "preview", "read_statement"]
@@ -103,23 +131,46 @@ def _method(text: str, default: str) -> str | None:
 
 
 def booking_reference(row: PaymentRow) -> str:
-    """The ledger reference of a payment: its channel and its id there (a WeChat and an Alipay
+    """The ledger reference of a payment: its key, channel and id there (a WeChat and an Alipay
     payment may carry the same id)."""
-    return f"{row.method}:{row.reference}"
+    return payment_key(row.method, row.reference)
 
 
-def _accounts(kind: str, key: str) -> list:
-    """The open accounts a room code (exactly) or a student number names."""
-    found = store.find_accounts(key)
-    return [a for a in found if a.room == key] if kind == "room" else found
+def _key(text: str) -> str:
+    if text.isascii():
+        return text.strip()
+    return unicodedata.normalize("NFKC", text).strip()
 
 
-def _find_account(r: PaymentRow, pattern: str | re.Pattern[str]) -> str:
+class _Directory:
+    """The open accounts by room code (or name) and by current occupants' student or staff
+    numbers, exactly (after NFKC): loaded once for a whole statement."""
+
+    def __init__(self) -> None:
+        self.rooms: dict[str, list[AccountRecord]] = {}
+        self.people: dict[str, list[AccountRecord]] = {}
+        by_node: dict[int, AccountRecord] = {}
+        for acct in store.open_accounts():
+            self.rooms.setdefault(_key(acct.room), []).append(acct)
+            by_node[acct.node_id] = acct
+        for person_no, node_id in imports.occupant_numbers():
+            acct = by_node.get(node_id)
+            if acct is not None:
+                found = self.people.setdefault(_key(person_no), [])
+                if acct not in found:
+                    found.append(acct)
+
+    def accounts(self, kind: str, key: str) -> list[AccountRecord]:
+        """The open accounts a room code or a student number names, exactly."""
+        return (self.rooms if kind == "room" else self.people).get(_key(key), [])
+
+
+def _find_account(r: PaymentRow, pattern: str | re.Pattern[str], directory: _Directory) -> str:
     """Set the row's account from its room, its student number or else its memo; returns the
     problem ("" when found)."""
     if r.room or r.person_no:
         kind, key = ("room", r.room) if r.room else ("person_no", r.person_no)
-        matches = _accounts(kind, key)
+        matches = directory.accounts(kind, key)
     else:
         candidates = memo_candidates(r.memo, pattern)
         if not candidates and not r.memo:
@@ -128,9 +179,9 @@ def _find_account(r: PaymentRow, pattern: str | re.Pattern[str]) -> str:
             return _("no room or student number: the row names none, nor does its memo "
                      "{memo!r}").format(memo=r.memo)
         kind, key = candidates[0]
-        matches = _accounts(kind, key)
+        matches = directory.accounts(kind, key)
         for c_kind, c_key in candidates:  # the first place that names one account
-            found = _accounts(c_kind, c_key)
+            found = directory.accounts(c_kind, c_key)
             if len(found) == 1:
                 kind, key, matches = c_kind, c_key, found
                 break
@@ -154,55 +205,85 @@ def preview(path: Path, default_method: str = "campus_card",
     the room (``statements.MEMO_PATTERN`` when not given)."""
     pattern = re.compile(memo_pattern or MEMO_PATTERN) \
         if not isinstance(memo_pattern, re.Pattern) else memo_pattern
-    statement = read_statement(path)
-    result = ImportPreview(str(path), statement.rows, statement.channel, statement.header_line)
-    payments = [r for r in result.rows if r.status == "ok"]  # not refunds, not lost ids
-    seen: dict[str, int] = {}
-    booked = set()
-    for r in result.rows:
+    with _no_collection():
+        statement = read_statement(path)
+        result = ImportPreview(str(path), statement.rows, statement.channel,
+                               statement.header_line)
+        _judge(result.rows, statement, default_method, maximum, pattern)
+    return result
+
+
+@contextmanager
+def _no_collection() -> Iterator[None]:
+    """Python's cycle collector paused: a statement makes a few objects per row and no cycles,
+    and 100,000 rows would have it walk every object again and again (a quarter of the time),
+    also while the booking holds the database's write lock."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _judge(rows: list[PaymentRow], statement: Statement, default_method: str, maximum: int,
+           pattern: re.Pattern[str]) -> None:
+    for r in rows:
         if statement.channel_from_id:  # 微信订单号, 支付宝交易号: the channel's own statement
             r.method = statement.channel
         elif statement.channel:  # a preamble names it: a row's own method column first
             r.method = _method(r.method, statement.channel) or statement.channel
         else:
             r.method = _method(r.method, default_method) or r.method
-    # every channel's reference for each id: the same id booked under another channel is
-    # flagged (a file imported with the wrong default channel must not book twice)
-    refs = [f"{m}:{r.reference}" for r in payments if r.reference for m in METHOD_BOOKS]
-    for i in range(0, len(refs), 500):
-        chunk = refs[i:i + 500]
-        booked.update(ref for (ref,) in LedgerTxn.select(LedgerTxn.reference)
-                      .where(LedgerTxn.reference.in_(chunk)).tuples())
+
+    def bad(r: PaymentRow, msg: str) -> None:
+        r.status, r.problem = "error", msg
+
+    payments: list[PaymentRow] = []
+    for r in rows:
+        if r.status != "ok":  # not refunds, not lost ids
+            continue
+        try:
+            r.reference = transaction_id(r.reference)
+        except InexactId as exc:
+            bad(r, str(exc))
+            continue
+        payments.append(r)
+    # every form of each id already booked: the same id booked under another channel is an
+    # error (a file imported with the wrong default channel must not book twice)
+    booked = bookings_of(r.reference for r in payments)
+    seen: dict[str, int] = {}
+    directory: _Directory | None = None
     for r in payments:
-        def bad(msg: str, r: PaymentRow = r) -> None:
-            r.status, r.problem = "error", msg
         if not r.reference:
-            bad(_("no transaction id"))
+            bad(r, _("no transaction id"))
             continue
         if r.reference in seen:
-            bad(_("transaction id repeats row {line}").format(line=seen[r.reference]))
+            bad(r, _("transaction id repeats row {line}").format(line=seen[r.reference]))
             continue
         seen[r.reference] = r.line
-        if booking_reference(r) in booked:
+        earlier = booked.get(r.reference, [])
+        if any(b.method == r.method for b in earlier):
             r.status, r.problem = "duplicate", _("already imported")
             continue
-        other = [m for m in METHOD_BOOKS if f"{m}:{r.reference}" in booked]
-        if other:
-            bad(_("this transaction id is already booked as a {method} payment: check the "
-                  "payment method").format(method=other[0]))
+        if earlier:
+            bad(r, _("this transaction id is already booked as a {method} payment: check the "
+                     "payment method").format(method=method_text(earlier[0].method)))
             continue
         try:
             r.amount_cents = validate_amount(parse_amount(r.amount_text), maximum)
         except UserFacingError as exc:
-            bad(str(exc))
+            bad(r, str(exc))
             continue
         if r.method not in METHOD_BOOKS:
-            bad(_("unknown payment method {m!r}").format(m=r.method))
+            bad(r, _("unknown payment method {m!r}").format(m=r.method))
             continue
-        problem = _find_account(r, pattern)
+        if directory is None:
+            directory = _Directory()
+        problem = _find_account(r, pattern, directory)
         if problem:
-            bad(problem)
-    return result
+            bad(r, problem)
 
 
 @dataclass(frozen=True)
@@ -210,6 +291,8 @@ class ImportResult:
     booked: int
     total_cents: int
     changes: Changes
+    #: how long the booking held the database's write lock, in seconds
+    lock_s: float = 0.0
 
 
 def _memo(file: str, r: PaymentRow) -> str:
@@ -221,25 +304,200 @@ def _memo(file: str, r: PaymentRow) -> str:
     return text
 
 
+#: Rows staged between two progress steps (each step may cancel).
+STAGE_CHUNK = 2_000
+
+
 def apply(operator: Operator, result: ImportPreview,
-          progress: Progress | None = None) -> ImportResult:
-    """Book every valid row in one transaction (all or none), as one audited act. Cancelling
-    through ``progress`` rolls the whole import back."""
+          progress: Progress | None = None, *, t: float | None = None) -> ImportResult:
+    """Book every valid row in one transaction (all or none), as one audited act.
+
+    The rows are checked and staged first, and everything the booking will write is worked
+    out (a temporary table: no lock on the database; cancelling through ``progress`` meanwhile
+    books nothing), then booked in one short write transaction, after checking that nothing it
+    rests on changed. A row whose payment was booked meanwhile (at the desk, by another
+    import) or whose account closed meanwhile refuses the whole import: preview the file
+    again. ``t``: the bookings' time (now)."""
+    require(operator, Permission.IMPORT_PAYMENTS)
     rows = result.valid
-    t = time.time()
+    t = time.time() if t is None else t
     name = Path(result.path).name
-    nodes: set[int] = set()
-    with act(operator, Permission.IMPORT_PAYMENTS, "import_payments", target=name) as a:
-        for n, r in enumerate(rows, start=1):
-            assert r.account_id is not None and r.amount_cents is not None
-            booked = book_recharge(operator.name, r.account_id, r.amount_cents, r.method,
-                                   reference=booking_reference(r),
-                                   memo=_memo(name, r), t=t)
-            nodes.add(booked.node_id)
+    for r in rows:  # the same rules book_recharge applies, before anything is staged
+        if r.account_id is None or r.amount_cents is None:
+            raise UserFacingError(_("row {line} was not checked: preview the file again")
+                                  .format(line=r.line))
+        validate_amount(r.amount_cents)
+        if r.method not in METHOD_BOOKS:
+            raise UserFacingError(_("unknown payment method {method!r} (use: {known})").format(
+                method=r.method, known=", ".join(METHOD_BOOKS)))
+    keys = [booking_reference(r) for r in rows]
+    total = sum(r.amount_cents or 0 for r in rows)
+    with imports.Staging() as staging:
+        with database.atomic():  # one snapshot: the bookings checked and the last one seen
+            seen_until = imports.bases().txn
+            booked = bookings_of(r.reference for r in rows)
+        for r, key in zip(rows, keys, strict=True):
+            if r.reference in booked:
+                _refuse_booked(r, key, booked[r.reference][0])
+        for start in range(0, len(rows), STAGE_CHUNK):
+            chunk = range(start, min(start + STAGE_CHUNK, len(rows)))
+            staging.add((rows[i].line, rows[i].account_id, rows[i].amount_cents,
+                         rows[i].method, keys[i], _memo(name, rows[i])) for i in chunk)
             if progress is not None:
-                progress.step(n, len(rows))
-        total = sum(r.amount_cents or 0 for r in rows)
-        a.after = {"rows": len(rows), "total_cents": total,
-                   "wrong_rows": len(result.errors), "already_imported": len(result.duplicates),
-                   "not_payments": len(result.skipped)}
-    return ImportResult(len(rows), total, Changes(nodes=frozenset(nodes)))
+                progress.step(chunk.stop, len(rows))
+        walk = _Rows.of(rows)
+        with database.atomic():  # what the booking rests on, read in one snapshot
+            plan = _plan(staging, walk)
+            staging.set_outbox(_outbox_rows(rows, plan))
+        if progress is not None:
+            progress.check()
+        with _no_collection():
+            with act(operator, Permission.IMPORT_PAYMENTS, "import_payments",
+                     target=name) as a:
+                locked = time.perf_counter()
+                _refuse_booked_since(rows, keys, seen_until)
+                now = _plan(staging, walk)
+                if now != plan:  # polling or billing wrote meanwhile: work it out again here
+                    log.info("import of %s: the database changed since the rows were staged",
+                             name)
+                    plan = now
+                    staging.set_outbox(_outbox_rows(rows, plan))
+                staging.book(operator.name, t, plan.bases, walk.methods, time.time())
+                if progress is not None:
+                    progress.check()  # cancelled at the last moment: rolled back whole
+                a.after = {"rows": len(rows), "total_cents": total,
+                           "wrong_rows": len(result.errors),
+                           "already_imported": len(result.duplicates),
+                           "not_payments": len(result.skipped)}
+            lock_s = time.perf_counter() - locked
+    imports.checkpoint()  # the import's pages into the database file, not in polling's time
+    log.info("imported %d payments from %s; the write lock was held %.2f s", len(rows), name,
+             lock_s)
+    return ImportResult(len(rows), total, Changes(nodes=frozenset(plan.nodes)), lock_s)
+
+
+def _refuse_booked(r: PaymentRow, key: str, booked: Booked) -> None:
+    raise DuplicateReference(_("row {line}: payment {key} was booked meanwhile (booking "
+                               "{txn}); nothing was booked: preview the file again").format(
+        line=r.line, key=key, txn=booked.txn_id))
+
+
+def _refuse_booked_since(rows: list[PaymentRow], keys: list[str], seen_until: int) -> None:
+    """Refuse the import if a payment of it was booked after booking ``seen_until``."""
+    since = imports.references_since(seen_until)
+    if not since:
+        return
+    by_id = {r.reference: (r, key) for r, key in zip(rows, keys, strict=True)}
+    for txn_id, reference, method in since:
+        split = split_key(reference)
+        tid = split[1] if split else reference
+        if tid in by_id:
+            r, key = by_id[tid]
+            _refuse_booked(r, key, Booked(txn_id, reference, channel_of(reference, method)))
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What booking the staged rows writes besides the rows themselves, as the database
+    stands: the numbers it continues, each meter-keeps-money account's meter, the station's
+    trips and closes (seq, meter, action), and the rooms touched."""
+
+    bases: imports.Bases
+    meter_of: dict[int, int]
+    commands: list[tuple[int, int, str]]
+    nodes: frozenset[int]
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """The staged rows as the booking's checks walk them: the accounts in the order of their
+    first row, each account's rows (seq, cents), the payment methods in order of first use."""
+
+    accounts: list[int]
+    of_account: dict[int, list[tuple[int, int]]]
+    methods: list[str]
+
+    @classmethod
+    def of(cls, rows: list[PaymentRow]) -> _Rows:
+        of_account: dict[int, list[tuple[int, int]]] = {}
+        methods: dict[str, None] = {}
+        for seq, r in enumerate(rows, start=1):
+            of_account.setdefault(r.account_id or 0, []).append((seq, r.amount_cents or 0))
+            methods.setdefault(r.method, None)
+        return cls(list(of_account), of_account, list(methods))
+
+
+def _plan(staging: imports.Staging, rows: _Rows) -> _Plan:
+    accounts = staging.accounts()
+    meter_of: dict[int, int] = {}
+    for acct_id in rows.accounts:  # in row order: the first row that cannot be booked is named
+        acct = accounts.get(acct_id)
+        if acct is None or not acct.is_open:
+            raise UserFacingError(_("no open account {id}").format(id=acct_id))
+        if acct.mode == "meter":
+            if len(acct.meters) != 1:
+                raise UserFacingError(_("{room}: a meter-keeps-money account needs one meter")
+                                      .format(room=acct.room))
+            meter_of[acct.id] = acct.meters[0]
+    return _Plan(imports.bases(), meter_of, _station_commands(staging, rows, accounts),
+                 frozenset(a.node_id for a in accounts.values()))
+
+
+def _outbox_rows(rows: list[PaymentRow], plan: _Plan
+                 ) -> list[tuple[int, int, str, int, int | None, int | None, str]]:
+    """The outbox rows booking each row in turn queues (``commands.queue``), with the ids,
+    bookings and receipt numbers they get and their MACs: a token for each row of a
+    meter-keeps-money account, the station's commands after the row that causes them."""
+    key = commands.command_key()
+    at: dict[int, list[tuple[int, str]]] = {}
+    for seq, meter, action in plan.commands:
+        at.setdefault(seq, []).append((meter, action))
+    out: list[tuple[int, int, str, int, int | None, int | None, str]] = []
+    item = plan.bases.outbox
+    for seq, r in enumerate(rows, start=1):
+        meter = plan.meter_of.get(r.account_id or 0)
+        if meter is not None:
+            item += 1
+            amount, txn, receipt = r.amount_cents or 0, plan.bases.txn + seq, \
+                plan.bases.receipt + seq
+            out.append((item, meter, "recharge", amount, txn, receipt,
+                        commands.mac(item, meter, "recharge", amount, txn, receipt, key)))
+        for meter, action in at.get(seq, ()):
+            item += 1
+            out.append((item, meter, action, 0, None, None,
+                        commands.mac(item, meter, action, 0, None, None, key)))
+    return out
+
+
+def _station_commands(staging: imports.Staging, rows: _Rows,
+                      accounts: dict[int, imports.StagedAccount]) -> list[tuple[int, int, str]]:
+    """(seq, meter, action) of the trips and closes booking the rows one by one would queue
+    for station-keeps-money accounts: ``billing.enforce_station_balance`` after each row, on
+    the balance after that row (a recharge closes a meter the station had tripped; one that
+    leaves the balance at or below zero trips a meter still on)."""
+    station = {a.id: a for a in accounts.values() if a.mode == "station" and a.meters}
+    if not station:
+        return []
+    modes, pending = imports.meter_states(m for a in station.values() for m in a.meters)
+    watched = [a for a in station.values()
+               if any(m in modes and modes[m] != "keep_power" for m in a.meters)]
+    if not watched:
+        return []
+    sums = staging.prepaid_sums(a.id for a in watched)
+    out: list[tuple[int, int, str]] = []
+    for acct in watched:  # an account's commands follow from its own rows only
+        bal = -sums.get(acct.id, 0)
+        for seq, cents in rows.of_account[acct.id]:
+            bal += cents
+            for meter in acct.meters:
+                if meter not in modes or modes[meter] == "keep_power":
+                    continue
+                mode, queued = modes[meter], pending.setdefault(meter, set())
+                if bal <= 0 and mode != "forced_trip" and "trip" not in queued:
+                    out.append((seq, meter, "trip"))
+                    queued.add("trip")
+                elif bal > 0 and mode == "forced_trip" and "close" not in queued:
+                    out.append((seq, meter, "close"))
+                    queued.add("close")
+    out.sort()  # in row order, a row's meters by id: as booking row by row queues them
+    return out

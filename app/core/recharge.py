@@ -9,6 +9,7 @@ gets it when it answers again, and the purchase count in the token makes a retry
 from __future__ import annotations
 
 import time
+import unicodedata
 from dataclasses import dataclass
 
 from app.core.audit import act
@@ -16,13 +17,14 @@ from app.core.billing import _queue_recharge_token, enforce_station_balance
 from app.core.changes import Changes
 from app.core.money import format_cents
 from app.core.operators import Operator, Permission
+from app.core.payment_key import payment_key, refuse_if_booked
 from app.errors import UserFacingError
 from app.i18n import N_, _
 from app.storage import accounts as store
 from app.storage import ledger
 from app.storage.accounts import AccountRecord
+from app.storage.db import write_transaction
 from app.storage.ledger import METHOD_BOOKS
-from app.storage.models import database
 
 METHODS = {"cash": N_("cash"), "campus_card": N_("campus card"), "wechat": N_("WeChat"),
            "alipay": N_("Alipay"), "unionpay": N_("UnionPay"), "bank": N_("bank transfer")}
@@ -68,18 +70,23 @@ def validate_amount(cents: int | None, maximum: int = MAX_RECHARGE_CENTS) -> int
 
 def find_account(text: str) -> AccountRecord:
     """The one open account a room number, account number, occupant name or student number
-    names; refuses none or several with a message listing them."""
-    found = store.find_accounts(text)
-    exact = [a for a in found if a.room == text.strip() or a.number == text.strip()]
-    if len(exact) == 1:
-        return exact[0]
-    if not found:
-        raise UserFacingError(_("no open account matches {text!r}").format(text=text))
+    names exactly (``2-1_5`` is no pattern, ``2-10`` not a part of ``2-105``); refuses none
+    or several with a message listing them. A text that only part of a room or a name
+    matches books nothing: the refusal names the accounts it is part of."""
+    key = unicodedata.normalize("NFKC", text).strip()
+    found = store.find_accounts(key, exact=True) if key else []
+    if len(found) == 1:
+        return found[0]
     if len(found) > 1:
         rooms = ", ".join(a.room for a in found[:8])
         raise UserFacingError(_("{text!r} matches several accounts: {rooms}").format(
             text=text, rooms=rooms))
-    return found[0]
+    near = store.find_accounts(key, limit=8) if key else []
+    if near:
+        raise UserFacingError(_("no open account is exactly {text!r}; it is part of: {rooms} "
+                                "(give the whole room, account, name or student number)")
+                              .format(text=text, rooms=", ".join(a.room for a in near)))
+    raise UserFacingError(_("no open account matches {text!r}").format(text=text))
 
 
 def recharge(operator: Operator, account_id: int, amount_cents: int, method: str, *,
@@ -95,8 +102,8 @@ def recharge(operator: Operator, account_id: int, amount_cents: int, method: str
                                reference=reference, maximum=maximum, memo=memo, t=t)
         a.after = {"amount_cents": amount_cents, "method": method, "receipt": result.receipt_no,
                    "balance_cents": result.balance_cents, "txn": result.txn_id}
-        if reference:
-            a.detail = f"reference {reference}"
+        if reference is not None and str(reference).strip():
+            a.detail = f"reference {payment_key(method, reference)}"
     return result
 
 
@@ -104,23 +111,31 @@ def book_recharge(operator_name: str, account_id: int, amount_cents: int, method
                   reference: str | None = None, maximum: int = MAX_RECHARGE_CENTS,
                   memo: str = "", t: float | None = None) -> RechargeResult:
     """The booking itself (no role check, no audit entry): for the acts that book recharges
-    (a recharge at the desk, an imported statement), inside their own act."""
+    (a recharge at the desk, an imported statement, a payment notification), inside their own
+    act. ``reference``: the payment's transaction id as the door has it (raw, decorated, or
+    already ``method:id``); it is booked under ``payment_key(method, id)`` and refused with
+    ``DuplicateReference`` when the payment is booked already, in any form or channel
+    (``core/payment_key.py``)."""
     validate_amount(amount_cents, maximum)
     if method not in METHOD_BOOKS:
         raise UserFacingError(_("unknown payment method {method!r} (use: {known})").format(
             method=method, known=", ".join(METHOD_BOOKS)))
     if not operator_name.strip():
         raise UserFacingError(_("a recharge names its operator"))
+    key = payment_key(method, reference) if reference is not None and str(reference).strip() \
+        else None
     acct = store.get_account(account_id)
     if acct is None or not acct.is_open:
         raise UserFacingError(_("no open account {id}").format(id=account_id))
     t = time.time() if t is None else t
     outbox_id = None
-    with database.atomic():
+    with write_transaction():  # the check and the booking under one write lock
+        if key is not None:
+            refuse_if_booked(key)
         txn = ledger.post("recharge", [(METHOD_BOOKS[method], None, amount_cents),
                                        ("prepaid", account_id, -amount_cents)],
                           operator=operator_name, account_id=account_id, method=method,
-                          reference=reference, memo=memo, t=t)
+                          reference=key, memo=memo, t=t)
         receipt = ledger.next_counter("receipt")
         if acct.mode == "meter":
             meters = store.meters_of_node(acct.node_id)

@@ -41,9 +41,13 @@ How a file is read:
   columns (商品名称, 附加数据, 商户数据包, 备注) are searched with ``MEMO_PATTERN`` (or the
   pattern the caller gives, with the named groups ``room`` and ``person_no``): "电费充值-1-101"
   names room 1-101, "学号20240001" a student number.
-- Excel cells are read as text: a whole number gives its digits; a number of 15 digits or more
-  that Excel kept as a floating-point value (4.2E+18) has lost digits: such an id or student
-  number makes its row an error (export that column as text) instead of a rounded id.
+- Excel cells are read as text, numbers as the file stores them (``core/xlsx.py``, which also
+  reads 100,000 rows in a few seconds): an integer written out in full keeps every digit (a
+  19-digit id stored as ``4200000000000000002``), an integer Excel kept as a floating-point
+  value gives its digits (``4200000123.0``: ``4200000123``); a floating-point number of 15
+  digits or more has lost digits (Excel keeps 15: ``4.2E+18``), so such an id or student number
+  makes its row an error (export that column as text) instead of a rounded id. So does an id
+  in scientific notation in a text cell or a CSV (``core/payment_key.py``).
 """
 
 from __future__ import annotations
@@ -56,6 +60,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from app.core.xlsx import NotAWorkbook, Number, read_first_sheet
 from app.errors import UserFacingError
 from app.i18n import _
 
@@ -106,9 +111,18 @@ MEMO_PATTERN = (r"(?:学号|工号)\s*[:：]?\s*(?P<person_no>[0-9A-Za-z]{4,20})
                 r"|(?P<room>[0-9A-Za-z]+(?:-[0-9A-Za-z]+)+)")
 
 
+#: An integer as a file writes it out in full.
+_INTEGER = re.compile(r"-?[0-9]+")
+
+
 class Inexact(str):
     """The text of an Excel number kept as a floating-point value of 15 digits or more: its
     last digits are lost (an id must never be booked from it)."""
+
+
+#: The fields of a ``PaymentRow`` read from its own column, in the order they are declared.
+ROW_FIELDS = ("reference", "room", "person_no", "amount", "method", "payer", "time",
+              "merchant_order")
 
 
 @dataclass
@@ -145,10 +159,20 @@ class Statement:
     channel_from_id: bool = False
 
 
+#: The characters a guarded value starts or ends with (whitespace, WeChat's backtick, Excel's
+#: ="...").
+_GUARDED = frozenset(" \t\r\n\v\f\u00a0\u3000`=\"")
+
+
 def clean(text: object) -> str:
     """A value without the channels' guards: surrounding whitespace and tabs, a BOM, WeChat's
     leading backtick, Excel's ``="..."``."""
-    s = str(text or "").replace("\ufeff", "").strip()
+    if not text:
+        return ""
+    s = text if isinstance(text, str) else str(text)
+    if not (s[0] in _GUARDED or s[-1] in _GUARDED or "\ufeff" in s):
+        return s  # most values: nothing to take off
+    s = s.replace("\ufeff", "").strip()
     if s.startswith("`"):
         s = s[1:].strip()
     if len(s) >= 3 and s.startswith('="') and s.endswith('"'):
@@ -166,6 +190,8 @@ def header_key(text: object) -> str:
 def _cell_text(value: object) -> str:
     if value is None:
         return ""
+    if isinstance(value, Number):  # the number as the file stores it
+        return _number_text(value)
     if isinstance(value, bool):
         return str(value)
     if isinstance(value, int):
@@ -183,26 +209,35 @@ def _cell_text(value: object) -> str:
     return str(value)
 
 
+def _number_text(raw: str) -> str:
+    """A number cell's text: an integer written out in full keeps every digit (a 19-digit id
+    stored as ``4200000000000000002``); any other number is a floating-point value, read as
+    Excel shows it (``4200000123.0`` gives ``4200000123``, ``25.499999999999996`` ``25.5``),
+    and one of 15 digits or more has lost digits (``Inexact``)."""
+    if _INTEGER.fullmatch(raw):
+        return str(int(raw))
+    try:
+        value = float(raw)
+    except ValueError:
+        return raw
+    if value != value or value in (float("inf"), float("-inf")):
+        return raw
+    return _cell_text(value)
+
+
 def _read_rows(path: Path) -> list[tuple[int, list[str]]]:
     """(line, cells) of every row of the file, empty ones included."""
     if not path.exists():
         raise UserFacingError(_("no such file: {path}").format(path=path))
     suffix = path.suffix.lower()
     if suffix in (".xlsx", ".xlsm"):
-        from openpyxl import load_workbook
-
         try:
-            wb = load_workbook(path, read_only=True, data_only=True)
-        except Exception as exc:
-            # a renamed file, a damaged zip or XML, openpyxl's InvalidFileException alike
+            rows = read_first_sheet(path)
+        except NotAWorkbook as exc:
+            # a renamed file, a damaged zip or XML, a workbook without its parts alike
             raise UserFacingError(_("{path} is not an Excel workbook ({why})").format(
-                path=path.name, why=type(exc).__name__)) from None
-        try:
-            ws = wb.worksheets[0]
-            return [(n, [_cell_text(c) for c in row])
-                    for n, row in enumerate(ws.iter_rows(min_row=1, values_only=True), start=1)]
-        finally:
-            wb.close()
+                path=path.name, why=exc)) from None
+        return [(n, [_cell_text(c) for c in cells]) for n, cells in rows]
     if suffix == ".xls":
         raise UserFacingError(_("{path}: an old Excel file (.xls); save it as .xlsx or .csv "
                                 "first").format(path=path.name))
@@ -257,7 +292,9 @@ def payment_state(status: str, direction: str = "") -> tuple[str, str]:
     """("ok" | "skipped" | "error", why) for a row's status text and its 收/支 direction."""
     if "支出" in direction:
         return "skipped", _("money paid out, not a payment")
-    t = unicodedata.normalize("NFKC", status).strip().lower()
+    if not status:
+        return "ok", ""
+    t = (status if status.isascii() else unicodedata.normalize("NFKC", status)).strip().lower()
     if not t or t in PAID:
         return "ok", ""
     if any(w in t for w in REFUND_WORDS):
@@ -300,6 +337,10 @@ def read_statement(path: Path) -> Statement:
     channel, from_id = _channel(keys, columns["reference"], preamble)
     statement = Statement(path, header_line=raw[at][0], channel=channel,
                           channel_from_id=from_id)
+    # the columns of PaymentRow's fields after ``line``, in order (-1: the file has none)
+    wanted = [columns.get(key, -1) for key in ROW_FIELDS]
+    direction, status = columns.get("direction", -1), columns.get("status", -1)
+    exact = [columns[key] for key in ("reference", "person_no") if key in columns]
     for line, cells in raw[at + 1:]:
         texts = [clean(c) for c in cells]
         first = _first_text(texts)
@@ -318,31 +359,24 @@ def read_statement(path: Path) -> Statement:
             raise UserFacingError(_("{path} has more than {n} rows").format(path=path.name,
                                                                             n=MAX_ROWS))
 
-        def cell(key: str, texts: list[str] = texts) -> str:
-            i = columns.get(key)
-            return texts[i] if i is not None and i < len(texts) else ""
-
-        def inexact(key: str, cells: list[str] = cells) -> str:
-            i = columns.get(key)
-            value = cells[i] if i is not None and i < len(cells) else ""
-            return str(value) if isinstance(value, Inexact) else ""
-
+        n = len(texts)
         memo = []
         for i in memo_columns:
-            if i < len(texts) and texts[i] and texts[i] not in memo:
+            if i < n and texts[i] and texts[i] not in memo:
                 memo.append(texts[i])
-        row = PaymentRow(line=line, reference=cell("reference"), room=cell("room"),
-                         person_no=cell("person_no"), amount_text=cell("amount"),
-                         method=cell("method"), payer=cell("payer"),
-                         when=cell("time"), merchant_order=cell("merchant_order"),
-                         memo=" ".join(memo), status_text=cell("status"))
-        row.status, row.problem = payment_state(row.status_text, cell("direction"))
-        for key in ("reference", "person_no"):
-            lost = inexact(key)
-            if lost and row.status == "ok":
-                row.status = "error"
-                row.problem = _("{value} was stored by Excel as a number and lost its last "
-                                "digits: export that column as text").format(value=lost)
+        row = PaymentRow(line, *(texts[i] if 0 <= i < n else "" for i in wanted),
+                         memo=" ".join(memo),
+                         status_text=texts[status] if 0 <= status < n else "")
+        row.status, row.problem = payment_state(row.status_text,
+                                                texts[direction] if 0 <= direction < n else "")
+        if row.status == "ok":
+            for i in exact:
+                value = cells[i] if 0 <= i < len(cells) else ""
+                if isinstance(value, Inexact):
+                    row.status = "error"
+                    row.problem = _("{value} was stored by Excel as a number and lost its last "
+                                    "digits: export that column as text").format(value=value)
+                    break
         statement.rows.append(row)
     return statement
 

@@ -104,19 +104,30 @@ def open_accounts() -> list[AccountRecord]:
     return [_record(a, a.node) for a in q]
 
 
-def find_accounts(text: str, limit: int = 50, include_closed: bool = False
-                  ) -> list[AccountRecord]:
+def find_accounts(text: str, limit: int = 50, include_closed: bool = False, *,
+                  exact: bool = False) -> list[AccountRecord]:
     """Open accounts whose room code, account number, or current occupant's name or
     student/staff number matches ``text`` (exact code or number first, then contains).
-    ``include_closed``: also the last closed account of a room that has no open one."""
+    ``include_closed``: also the last closed account of a room that has no open one.
+
+    ``exact``: only a room code, room or shop name, account number, occupant name or student
+    number equal to ``text`` (what may book money); otherwise also rooms and names containing the
+    text, compared literally (``_``, ``%`` and ``\\`` are no wildcards)."""
     text = text.strip()
     if not text:
         return []
-    like = f"%{text}%"
-    occupant_nodes = Occupant.select(Occupant.node).where(
-        Occupant.moved_out.is_null() & ((Occupant.name ** like) | (Occupant.person_no == text)))
-    matches = ((Node.code == text) | (Account.number == text) | (Node.code ** like)
-               | (Node.name ** like) | Node.id.in_(occupant_nodes))
+    if exact:
+        occupant_nodes = Occupant.select(Occupant.node).where(
+            Occupant.moved_out.is_null() & ((Occupant.name == text)
+                                            | (Occupant.person_no == text)))
+        matches = ((Node.code == text) | (Account.number == text) | (Node.name == text)
+                   | Node.id.in_(occupant_nodes))
+    else:  # contains(): LIKE with the wildcards in ``text`` escaped (peewee adds ESCAPE)
+        occupant_nodes = Occupant.select(Occupant.node).where(
+            Occupant.moved_out.is_null() & (Occupant.name.contains(text)
+                                            | (Occupant.person_no == text)))
+        matches = ((Node.code == text) | (Account.number == text) | Node.code.contains(text)
+                   | Node.name.contains(text) | Node.id.in_(occupant_nodes))
     q = (Account.select(Account, Node).join(Node)
          .where(matches if include_closed else (Account.closed_at.is_null() & matches))
          .order_by((Node.code != text), Node.code, Account.closed_at.is_null().desc(),

@@ -9,6 +9,7 @@ a correction is a new booking.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from peewee import IntegrityError, fn
@@ -169,6 +170,35 @@ def txn(txn_id: int) -> TxnRecord | None:
               .scalar())
     return TxnRecord(row.id, row.t, row.kind, row.account_id, row.operator, row.memo,
                      row.reference, row.method, -int(effect))
+
+
+def bookings_holding(ids: Iterable[str], prefixes: Iterable[str]
+                     ) -> list[tuple[int, str, str]]:
+    """(txn id, reference, method) of every booking whose reference is one of ``ids`` itself
+    or ``prefix:id`` for one of ``prefixes``, in bulk: a large set of ids is probed through a
+    temporary table, each form an indexed lookup."""
+    wanted = list(dict.fromkeys(i for i in ids if i))
+    heads = list(dict.fromkeys(prefixes))
+    if len(wanted) <= 200:
+        refs = [form for i in wanted for form in (i, *(f"{h}:{i}" for h in heads))]
+        out: list[tuple[int, str, str]] = []
+        for k in range(0, len(refs), 500):
+            out.extend(LedgerTxn.select(LedgerTxn.id, LedgerTxn.reference, LedgerTxn.method)
+                       .where(LedgerTxn.reference.in_(refs[k:k + 500])).tuples())
+        return out
+    db = database.obj
+    forms = ", ".join(["p.id", *("? || p.id" for _h in heads)])
+    with database.atomic():  # the temporary table lives and dies with this question
+        db.execute_sql("CREATE TEMP TABLE IF NOT EXISTS reference_probe "
+                       "(id TEXT PRIMARY KEY) WITHOUT ROWID")
+        db.execute_sql("DELETE FROM temp.reference_probe")
+        db.cursor().executemany("INSERT OR IGNORE INTO temp.reference_probe VALUES (?)",
+                                ((i,) for i in wanted))
+        rows = db.execute_sql(
+            "SELECT t.id, t.reference, t.method FROM temp.reference_probe p "
+            f"JOIN ledger_txn t ON t.reference IN ({forms})", [f"{h}:" for h in heads]).fetchall()
+        db.execute_sql("DELETE FROM temp.reference_probe")
+    return [(int(i), r, m) for i, r, m in rows]
 
 
 def next_counter(name: str) -> int:

@@ -6,8 +6,9 @@ decides everything: ``payments_import.preview`` judges every row and changes not
 ``payments_import.apply`` books the valid rows in one transaction or none, as one audited act.
 Booking always asks once (``confirm_booking``): "Book N payments totalling ¥X from FILE?",
 with the rows in error listed above the question when there are some. Cancelling the booking
-(the runner's progress dialog) raises ``Cancelled`` inside that transaction, so it rolls back
-whole. Problems reach the operator in one message, never one per row.
+(the runner's progress dialog) raises ``Cancelled`` while the rows are staged, before anything
+is booked, or inside the one short booking transaction, which then rolls back whole. Problems
+reach the operator in one message, never one per row.
 """
 
 from __future__ import annotations

@@ -42,3 +42,46 @@ def test_tariffs_and_accounts(tmp_path):
     assert close.returncode == 1 and "fresh reading" in close.stderr
     twice = _run(env, "account", "--db", db, "open", "--room", "1-101", "--operator", "cashier")
     assert twice.returncode == 1 and "already has an open account" in twice.stderr
+
+
+def test_one_payment_one_booking_and_inputs_that_mean_what_they_say(tmp_path):
+    env = dict(os.environ, VOLTKEEPER_HOME=str(tmp_path / "home"),
+               VOLTKEEPER_PASSWORD="demo-pass-1")
+    db = str(tmp_path / "c.db")
+    assert _run(env, "init-demo", "--db", db, "--buses", "1", "--meters", "2").returncode == 0
+
+    def recharge(*args):
+        return _run(env, "recharge", "--db", db, "--method", "wechat", "--operator", "cashier",
+                    *args)
+
+    ok = recharge("--room", "1-101", "--amount", "50", "--reference", "4200000123")
+    assert ok.returncode == 0, ok.stderr
+    # the same payment again, as a statement writes its id: refused in one line, exit 1
+    twice = recharge("--room", "1-101", "--amount", "50", "--reference", "`4200000123")
+    assert twice.returncode == 1
+    assert twice.stderr.strip().splitlines() == [twice.stderr.strip()]
+    assert "payment wechat:4200000123 is already booked (booking" in twice.stderr
+    # ... and in WeChat's statement: already imported, nothing booked
+    bill = tmp_path / "wechat.csv"
+    bill.write_text("交易时间,微信订单号,商户订单号,交易状态,订单金额,商品名称\n"
+                    "`2026-11-01 10:00:00,`4200000123,`DF1,`SUCCESS,`50.00,`电费充值-1-101\n",
+                    encoding="utf-8-sig")
+    imported = _run(env, "import-payments", "--db", db, str(bill), "--operator", "finance",
+                    "--yes")
+    assert imported.returncode == 0, imported.stderr
+    assert "4200000123 already imported" in imported.stdout
+    assert "nothing to book" in imported.stdout
+    shown = _run(env, "account", "--db", db, "show", "--room", "1-101")
+    assert shown.stdout.count("recharge") == 1
+    # amounts: only plain decimals
+    for amount, why in (("3,00", "only groups thousands"), ("1e3", "is not an amount"),
+                        ("1_000", "is not an amount")):
+        bad = recharge("--room", "1-101", "--amount", amount)
+        assert bad.returncode == 1 and why in bad.stderr, (amount, bad.stderr)
+    # rooms: named whole, no LIKE wildcards
+    for room, why in (("1-1_1", "no open account matches"),
+                      ("1-10", "no open account is exactly '1-10'")):
+        bad = recharge("--room", room, "--amount", "5")
+        assert bad.returncode == 1 and why in bad.stderr, (room, bad.stderr)
+    assert _run(env, "account", "--db", db, "show", "--room", "1-101").stdout.count(
+        "recharge") == 1

@@ -128,7 +128,7 @@ def test_bad_rows_shown_then_valid_rows_booked_once(qtbot, rooms, tmp_path, arti
     second = _load(qtbot, again, f)
     # opened with another default channel, the row without a method is not booked again
     assert second.valid == [] and len(second.duplicates) == 2
-    assert "already booked as a wechat payment" in second.rows[5].problem
+    assert "already booked as a WeChat payment" in second.rows[5].problem
     again.method.setCurrentIndex(again.method.findData("wechat"))
     second = _load(qtbot, again, f)
     assert second.valid == [] and len(second.duplicates) == 3

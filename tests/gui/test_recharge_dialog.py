@@ -88,6 +88,9 @@ def _type_amount(qtbot, dlg: RechargeDialog, text: str) -> None:
     ("abc", "'abc' is not an amount"),
     ("2000.01", "at most ¥2,000.00 per recharge"),
     ("12.345", "an amount has at most two decimals"),
+    ("3,00", "a comma only groups thousands"),  # booked 300.00
+    ("1e3", "'1e3' is not an amount"),  # booked 1,000.00
+    ("1_000", "'1_000' is not an amount"),
 ])
 def test_refuses_bad_amounts_with_a_message(qtbot, desk, text, message):
     dlg = _dialog(qtbot, initial_query="1-101")
@@ -232,6 +235,15 @@ def test_search_lists_several_and_waits_for_a_choice(qtbot, desk):
     assert not dlg.confirm_button.isEnabled()
     dlg.results.setCurrentRow(1)
     assert dlg.account.room == "1-102" and dlg.confirm_button.isEnabled()
+
+
+@pytest.mark.parametrize("text", ["1-1_1", "1-10_", "%", "1-1%1"])
+def test_search_takes_wildcards_literally(qtbot, desk, text):
+    # LIKE's _ and % found 1-101 (and chose it at once, one match): nothing is found now
+    dlg = _dialog(qtbot, initial_query=text)
+    assert dlg.results.count() == 0 and dlg.account is None
+    _type_amount(qtbot, dlg, "10")
+    assert not dlg.confirm_button.isEnabled() and not dlg.confirm()
 
 
 def _pdf_to_png(pdf, png) -> None:

@@ -88,7 +88,8 @@ def test_student_number_finds_the_room(tmp_path, campus_db):
     assert p.rows[0].status == "ok" and p.rows[0].account_room == "1-102"
 
 
-def test_all_or_nothing(tmp_path, campus_db):
+def test_all_or_nothing(tmp_path, campus_db, monkeypatch):
+    monkeypatch.setattr(payments_import, "STAGE_CHUNK", 1)  # a progress step after each row
     f = _csv(tmp_path / "x.csv", [["交易号", "房间号", "金额"], ["X1", "1-101", "1"],
                                    ["X2", "1-102", "2"]])
     p = payments_import.preview(f)
@@ -137,4 +138,4 @@ def test_a_unionpay_row_is_booked_on_its_own_clearing_book(tmp_path, campus_db):
     # the same id under another channel is not booked twice
     f2 = _csv(tmp_path / "again.csv", [["交易号", "房间号", "金额"], ["U1", "1-101", "8.00"]])
     again = payments_import.preview(f2, default_method="wechat")
-    assert "already booked as a unionpay payment" in again.rows[0].problem
+    assert "already booked as a UnionPay payment" in again.rows[0].problem

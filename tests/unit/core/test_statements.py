@@ -272,6 +272,58 @@ def test_an_id_excel_rounded_is_refused_not_booked(tmp_path, rooms):
     assert p.rows[1].reference == "20261103000002"
 
 
+def _store_numbers_as(path, texts: dict[int, str]):
+    """Give number cells the stored text another exporter writes: openpyxl writes every number
+    with 16 significant digits (``%.16g``), so an int 4200000000000000002 is ``4.2e+18`` in the
+    file itself, and a float 4200000123.0 is ``4200000123``; a bank's or a card centre's
+    export writes integers in full, and Python's float text ends in ``.0``. The cells are
+    written by openpyxl with a placeholder number each (``texts``' keys)."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as z:
+        parts = {name: z.read(name) for name in z.namelist()}
+    sheet = parts["xl/worksheets/sheet1.xml"].decode()
+    for placeholder, text in texts.items():
+        assert sheet.count(f"<v>{placeholder}</v>") == 1
+        sheet = sheet.replace(f"<v>{placeholder}</v>", f"<v>{text}</v>")
+    parts["xl/worksheets/sheet1.xml"] = sheet.encode()
+    with zipfile.ZipFile(path, "w") as z:
+        for name, data in parts.items():
+            z.writestr(name, data)
+    return path
+
+
+def test_numeric_ids_are_read_exactly(tmp_path, rooms):
+    rows = [[1, 900001, None, None, "1-101", "微信", 10, WHEN, "成功"],
+            [2, 900002, None, None, "1-102", "微信", 20, WHEN, "成功"],
+            [3, 900003.5, None, None, "1-103", "微信", 30, WHEN, "成功"]]
+    f = _store_numbers_as(_campus_xlsx(tmp_path / "ids.xlsx", rows),
+                          {900001: "4200000000000000002", 900002: "4200000000000000001",
+                           900003.5: "4200000123.0"})
+    p = payments_import.preview(f)
+    assert [(r.status, r.reference) for r in p.rows] == [
+        ("ok", "4200000000000000002"), ("ok", "4200000000000000001"), ("ok", "4200000123")]
+    assert payments_import.apply(ADMIN, p).booked == 3
+    assert {t.reference for t in LedgerTxn.select()} == {
+        "wechat:4200000000000000002", "wechat:4200000000000000001", "wechat:4200000123"}
+    assert ledger.balance(rooms["1-101"]) == 1000 and ledger.balance(rooms["1-102"]) == 2000
+
+
+def test_ids_whose_digits_the_file_lost_are_refused_not_booked_as_one(tmp_path, rooms):
+    # as openpyxl (and Excel) store them: both are 4.2e+18 in the file; and a text cell
+    # holding Excel's display of such a number
+    rows = [[1, 4200000000000000002, None, None, "1-101", "微信", 10, WHEN, "成功"],
+            [2, 4200000000000000001, None, None, "1-102", "微信", 20, WHEN, "成功"],
+            [3, "4.20000000000000E+18", None, None, "1-103", "微信", 30, WHEN, "成功"],
+            [4, 900004, None, None, "1-103", "微信", 40, WHEN, "成功"]]
+    f = _store_numbers_as(_campus_xlsx(tmp_path / "lost.xlsx", rows),
+                          {900004: "4200000000000000004.0"})  # a float: not its digits
+    p = payments_import.preview(f)
+    assert [r.status for r in p.rows] == ["error"] * 4
+    assert all("lost" in r.problem and "digits" in r.problem for r in p.rows)
+    assert not p.valid and not p.duplicates  # nothing silently skipped as "already imported"
+
+
 def test_unionpay_is_a_method_of_its_own():
     assert "unionpay" in METHODS and METHOD_BOOKS["unionpay"] == "clearing:unionpay"
     assert ledger.BOOKS["clearing:unionpay"] == "asset"

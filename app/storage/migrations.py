@@ -78,13 +78,15 @@ def current_version(db: SqliteDatabase) -> int:
 
 
 def upgrade(db: SqliteDatabase) -> int:
-    """Bring the database to SCHEMA_VERSION, one step per transaction. Returns the version."""
-    with db.atomic("IMMEDIATE"):
-        version = current_version(db)
-        if version > SCHEMA_VERSION:
-            raise StorageError(
-                f"the database has schema version {version}, newer than this program "
-                f"({SCHEMA_VERSION}): update VoltKeeper")
+    """Bring the database to SCHEMA_VERSION, one step per transaction. Returns the version.
+
+    A database that needs nothing is only read (no write lock): opening it does not wait for
+    another process's long transaction, and a read-only command works while one runs."""
+    version = current_version(db)
+    if version > SCHEMA_VERSION:
+        raise StorageError(
+            f"the database has schema version {version}, newer than this program "
+            f"({SCHEMA_VERSION}): update VoltKeeper")
     while version < SCHEMA_VERSION:
         step = STEPS[version]
         with db.atomic("IMMEDIATE"):

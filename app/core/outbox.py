@@ -26,10 +26,11 @@ from app.drivers.capability import MISSING_CODES, MeterCapability
 from app.drivers.modbus_link import ModbusLink
 from app.drivers.profile import MeterProfile
 from app.drivers.token import MasterKey, TokenStatus, make_token
-from app.errors import DriverError, LinkDown, MeterException
+from app.errors import ConfigError, DriverError, LinkDown, MeterException
 from app.storage import accounts as store
 from app.storage import busy
 from app.storage.accounts import OutboxItem
+from app.storage.models import database
 
 log = logging.getLogger("voltkeeper.outbox")
 
@@ -71,7 +72,12 @@ class OutboxDelivery:
 
     def _deliver(self, link: ModbusLink, unit: int, profile: MeterProfile, serial: str,
                  item: OutboxItem, capability: MeterCapability | None) -> str:
-        forged = commands.check(item)
+        try:
+            forged = commands.check(item)
+        except ConfigError as exc:  # the station's key: a matter for its keeper, not a forgery
+            store.set_outbox_state(item.id, "pending", f"waits: {exc}")
+            log.error("outbox %s waits: %s", item.id, exc)
+            return "pending"
         if forged:
             return self._refuse(item, forged)
         try:
@@ -88,11 +94,14 @@ class OutboxDelivery:
             raise
         except DriverError as exc:
             state, error = "pending", str(exc)
-        store.set_outbox_state(item.id, state, error, attempt=True)
+        with database.atomic():  # the state and its alarm together, or neither
+            store.set_outbox_state(item.id, state, error, attempt=True)
+            if state == "failed":
+                raise_alarm("command_failed", 2, {"action": item.action,
+                                                  "meter": item.meter_id, "error": error,
+                                                  "outbox": item.id},
+                            meter_id=item.meter_id, once=False)
         if state == "failed":
-            raise_alarm("command_failed", 2, {"action": item.action, "meter": item.meter_id,
-                                              "error": error, "outbox": item.id},
-                        meter_id=item.meter_id, once=False)
             log.error("outbox %s (%s on meter %s) failed: %s", item.id, item.action,
                       item.meter_id, error)
         return state
@@ -100,14 +109,15 @@ class OutboxDelivery:
     def _refuse(self, item: OutboxItem, why: str) -> str:
         """A command VoltKeeper did not queue, or a token its booking does not cover: never
         sent, marked failed, alarmed at the danger level."""
-        store.set_outbox_state(item.id, "failed", f"refused, not sent: {why}")
         log.error("outbox %s (%s of %s on meter %s) refused, not sent: %s", item.id,
                   item.action, item.amount_cents, item.meter_id, why)
-        raise_alarm("forged_command", 3, {"outbox": item.id, "action": item.action,
-                                          "meter": item.meter_id,
-                                          "amount": format_cents(item.amount_cents),
-                                          "why": why},
-                    meter_id=item.meter_id, once=False)
+        with database.atomic():  # the refusal and its alarm together, or neither
+            store.set_outbox_state(item.id, "failed", f"refused, not sent: {why}")
+            raise_alarm("forged_command", 3, {"outbox": item.id, "action": item.action,
+                                              "meter": item.meter_id,
+                                              "amount": format_cents(item.amount_cents),
+                                              "why": why},
+                        meter_id=item.meter_id, once=False)
         return "failed"
 
     def _recharge(self, link: ModbusLink, unit: int, profile: MeterProfile, serial: str,
@@ -129,7 +139,7 @@ class OutboxDelivery:
             # first attempt (or the meter's count went back: meter replaced): the token takes
             # the meter's next count, recorded before it is sent, so a retry after a crash
             # sends the same token and the meter refuses it as replayed
-            store.set_purchase_count(item.id, count + 1)
+            commands.set_purchase_count(item, count + 1)
             item = store.outbox_item(item.id)  # type: ignore[assignment]
             assert item is not None and item.purchase_count is not None
         token = make_token(self.master_key, serial, item.amount_cents, item.purchase_count)

@@ -5,13 +5,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from app.storage import db
+from app.core import commands
+from app.storage import db, migrations
 
 
 def open_station(path: Path | str, *, create: bool = True) -> None:
     """Open (create or upgrade) the station database at ``path`` for this process. A damaged
-    file is refused with a message that says what to do."""
+    file is refused with a message that says what to do. After an upgrade to signed commands,
+    the commands queued before are signed here."""
     db.open_database(path, create=create)
+    if migrations.upgraded_from is not None and 0 < migrations.upgraded_from < 5:
+        commands.sign_rows_from_before_signing()
 
 
 def database_file() -> Path | None:

@@ -4,27 +4,25 @@ from __future__ import annotations
 
 from peewee import fn
 
+from app.storage.accounts import OutboxItem, outbox_item
 from app.storage.models import (
     Account,
     BookAccount,
     LedgerEntry,
     LedgerTxn,
-    Meta,
     Meter,
     Outbox,
 )
-
-SIGNED_FROM = "outbox_signed_from"
 
 
 def set_mac(item_id: int, mac: str) -> None:
     Outbox.update(mac=mac).where(Outbox.id == item_id).execute()
 
 
-def signed_from() -> int:
-    """The first outbox id that must carry a MAC (rows before it predate signing)."""
-    row = Meta.get_or_none(Meta.key == SIGNED_FROM)
-    return int(row.value) if row else 0
+def unsigned() -> list[OutboxItem]:
+    """Outbox rows without a MAC (queued before commands were signed)."""
+    return [outbox_item(o.id) for o in Outbox.select(Outbox.id).where(Outbox.mac == "")
+            .order_by(Outbox.id)]  # type: ignore[misc]
 
 
 def token_booking(txn_id: int) -> tuple[str, set[int], int] | None:
@@ -42,7 +40,3 @@ def token_booking(txn_id: int) -> tuple[str, set[int], int] | None:
              .join(BookAccount).where((LedgerEntry.txn == txn_id) & (BookAccount.code == book))
              .scalar())
     return txn.kind, meters, -int(total) if book == "prepaid" else int(total)
-
-
-def other_tokens_of(txn_id: int, item_id: int) -> bool:
-    return Outbox.select().where((Outbox.txn == txn_id) & (Outbox.id != item_id)).exists()

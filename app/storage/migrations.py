@@ -57,17 +57,18 @@ def _v4(db: SqliteDatabase) -> None:
 
 
 def _v5(db: SqliteDatabase) -> None:
-    """Commands for meters carry a MAC (core/commands.py); the rows already queued predate it
-    and are told apart by id."""
+    """Commands for meters carry a MAC (core/commands.py); the process that upgrades signs the
+    rows already queued (``upgraded_from`` tells it, never a mark in the database)."""
     columns = {c.name for c in db.get_columns("outbox")}
     if "mac" not in columns:
         db.execute_sql("ALTER TABLE outbox ADD COLUMN mac VARCHAR(255) NOT NULL DEFAULT ''")
-    first = db.execute_sql("SELECT COALESCE(MAX(id), 0) + 1 FROM outbox").fetchone()[0]
-    Meta.insert(key="outbox_signed_from", value=str(first)).on_conflict_replace().execute()
 
 
 STEPS: list[Callable[[SqliteDatabase], None]] = [_v1, _v2, _v3, _v4, _v5]
 SCHEMA_VERSION = len(STEPS)
+#: The schema version this process found before it upgraded the database it opened last
+#: (None: it needed no upgrade). Known to this process only.
+upgraded_from: int | None = None
 
 
 def current_version(db: SqliteDatabase) -> int:
@@ -82,7 +83,9 @@ def upgrade(db: SqliteDatabase) -> int:
 
     A database that needs nothing is only read (no write lock): opening it does not wait for
     another process's long transaction, and a read-only command works while one runs."""
+    global upgraded_from
     version = current_version(db)
+    upgraded_from = version if version < SCHEMA_VERSION else None
     if version > SCHEMA_VERSION:
         raise StorageError(
             f"the database has schema version {version}, newer than this program "

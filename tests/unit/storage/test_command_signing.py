@@ -1,15 +1,16 @@
 """Commands for meters are signed as they are queued; rows from before signing (schema 4) are
-told apart by id when the database is upgraded, and still checked against their booking."""
+signed by the process that upgrades the database, and nothing written by hand later is."""
 
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import replace
 
 from app.core import accounts, commands
 from app.core.recharge import recharge
+from app.core.station import open_station
 from app.storage import accounts as store
 from app.storage import campus
-from app.storage import commands as command_store
 from app.storage.db import close_database, open_database
 from tests.helpers import operator
 
@@ -30,30 +31,54 @@ def test_a_queued_token_is_signed_and_checked_against_its_booking(tmp_path):
     result = recharge(operator("cashier", "alice"), acct, 12_34, "cash")
     item = store.outbox_item(result.outbox_id)
     assert len(item.mac) == 64 and commands.check(item) == ""
-    for forged in (item.__class__(**{**item.__dict__, "amount_cents": 99_999}),
-                   item.__class__(**{**item.__dict__, "mac": ""}),
-                   item.__class__(**{**item.__dict__, "meter_id": meter + 1})):
+    for forged in (replace(item, amount_cents=99_999), replace(item, mac=""),
+                   replace(item, meter_id=meter + 1), replace(item, id=-1)):
         assert commands.check(forged)
     close_database()
 
 
-def test_rows_queued_before_signing_are_still_delivered_after_the_upgrade(tmp_path):
+def test_rows_queued_before_signing_are_signed_by_the_upgrading_process(tmp_path):
     path = tmp_path / "old.db"
-    acct, _meter = _station(path)
+    acct, meter = _station(path)
     result = recharge(operator("cashier", "alice"), acct, 5_00, "cash")
     close_database()
-    # make it the database an older VoltKeeper left: no MAC column, schema 4
+    # make it the database an older VoltKeeper left: no MAC column, schema 4, and an allowance
+    # token of that time, which names no booking
     conn = sqlite3.connect(path)
     with conn:
         conn.execute("ALTER TABLE outbox DROP COLUMN mac")
-        conn.execute("DELETE FROM meta WHERE key = 'outbox_signed_from'")
         conn.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
+        allowance = conn.execute(
+            "INSERT INTO outbox (meter_id, action, amount_cents, state, attempts, last_error, "
+            "created_at, updated_at) VALUES (?, 'recharge', 300, 'pending', 0, '', 1, 1)",
+            (meter,)).lastrowid
     conn.close()
-    open_database(path)
+    open_station(path)
     legacy = store.outbox_item(result.outbox_id)
-    assert legacy.mac == "" and command_store.signed_from() == legacy.id + 1
-    assert commands.check(legacy) == ""  # predates signing, and its booking covers it
-    assert commands.check(legacy.__class__(**{**legacy.__dict__, "amount_cents": 6_00}))
-    newer = recharge(operator("cashier", "alice"), acct, 1_00, "cash")
-    assert commands.check(store.outbox_item(newer.outbox_id)) == ""
+    assert legacy.mac and commands.check(legacy) == ""  # signed, and its booking covers it
+    assert commands.check(store.outbox_item(allowance)) == ""
+    assert commands.check(replace(legacy, amount_cents=6_00))
+    # a row written by hand later is not taken for one from before
+    conn = sqlite3.connect(path)
+    with conn:
+        later = conn.execute(
+            "INSERT INTO outbox (meter_id, action, amount_cents, state, attempts, last_error, "
+            "created_at, updated_at, mac) VALUES (?, 'recharge', 300, 'pending', 0, '', 1, 1, '')",
+            (meter,)).lastrowid
+    conn.close()
+    assert commands.check(store.outbox_item(later))
+    close_database()
+    open_station(path)  # no upgrade this time: nothing is signed
+    assert commands.check(store.outbox_item(later))
+    close_database()
+
+
+def test_a_purchase_count_written_by_hand_is_refused(tmp_path):
+    acct, _meter = _station(tmp_path / "s.db")
+    result = recharge(operator("cashier", "alice"), acct, 1_00, "cash")
+    item = store.outbox_item(result.outbox_id)
+    commands.set_purchase_count(item, 4)
+    assert commands.check(store.outbox_item(item.id)) == ""
+    store.set_purchase_count(item.id, 9)  # past the MAC
+    assert commands.check(store.outbox_item(item.id))
     close_database()

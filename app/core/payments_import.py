@@ -246,6 +246,9 @@ def _judge(rows: list[PaymentRow], statement: Statement, default_method: str, ma
             continue
         try:
             r.reference = transaction_id(r.reference)
+            keyed = split_key(r.reference)  # an id given as its key already: the id alone
+            if keyed:
+                r.reference = keyed[1]
         except InexactId as exc:
             bad(r, str(exc))
             continue

@@ -169,6 +169,7 @@ class StorageWriter:
         self._blocked_error = ""
         self._blocked_logged_at = 0.0
         self._db_path: Path | None = None
+        self._flush_failed = False  # the last flush could not write
         self._alarm_checked: dict[tuple[str, int], float] = {}
         self.batches_written = 0
         self.outcomes_written = 0
@@ -224,7 +225,7 @@ class StorageWriter:
             try:
                 while True:
                     written = self.flush()
-                    if self._blocked_since is not None:
+                    if self._flush_failed:
                         log.error("stopping with %d poll outcomes not stored (%s): their energy "
                                   "is booked from the meters' registers at the next start",
                                   self.unsent(), self._blocked_error)
@@ -331,9 +332,18 @@ class StorageWriter:
     def _take(self) -> tuple[_Batch, bool]:
         """The next batch, and whether it comes from a spill file: the oldest spilled one
         first, else what is held plus what has arrived."""
-        if self._spilled:
+        while self._spilled:
+            path, n = self._spilled[0]
+            try:
+                outcomes = unsent.load(path)
+            except Exception as exc:  # gone or spoilt under us: the rest must still be stored
+                log.error("%d held poll outcomes in %s cannot be read back (%s): their "
+                          "readings are lost", n, path, exc)
+                self._spilled.pop(0)
+                path.unlink(missing_ok=True)
+                continue
             batch = _Batch()
-            batch.outcomes = unsent.load(self._spilled[0][0])  # type: ignore[assignment]
+            batch.outcomes = outcomes  # type: ignore[assignment]
             return batch, True
         batch, self._held = self._held or _Batch(), None
         self._drain(batch)
@@ -350,6 +360,7 @@ class StorageWriter:
         except Exception as exc:
             rest = exc.rest if isinstance(exc, _PartlyStored) else batch
             cause = exc.cause if isinstance(exc, _PartlyStored) else exc
+            self._flush_failed = True
             if from_spill:  # the file keeps what is left of it; new arrivals are held
                 if rest is not batch:
                     self._respill(rest)
@@ -360,6 +371,7 @@ class StorageWriter:
                 raise cause from None
             self._blocked(cause, rest)
             return 0
+        self._flush_failed = False
         if from_spill:
             self._spilled.pop(0)[0].unlink(missing_ok=True)
         self._unblocked()
@@ -405,13 +417,22 @@ class StorageWriter:
         return written
 
     def _respill(self, rest: _Batch) -> None:
-        """Part of the oldest spill file was stored: the file keeps only the rest."""
+        """Part of the oldest spill file was stored: the file keeps only the rest (or, when no
+        file can be written, memory does, ahead of what is held: never the stored part
+        twice)."""
         old = self._spilled[0][0]
         path = self._path()
         assert path is not None
         self._spill_seq += 1
-        self._spilled[0] = (unsent.spill(path, self._spill_seq, rest.outcomes),
-                            len(rest.outcomes))
+        try:
+            self._spilled[0] = (unsent.spill(path, self._spill_seq, rest.outcomes),
+                                len(rest.outcomes))
+        except OSError as exc:
+            log.warning("could not rewrite a spill file (%s): its rest is kept in memory", exc)
+            self._spilled.pop(0)
+            newer = self._held or _Batch()
+            rest.absorb(newer)
+            self._held = rest
         old.unlink(missing_ok=True)
 
     # -- alarms --------------------------------------------------------------------------------

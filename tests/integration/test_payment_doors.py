@@ -153,3 +153,25 @@ def test_two_accounts_named_alike_book_neither(station):
     accounts.open_account(operator(), node, mode="station")
     with pytest.raises(UserFacingError, match="matches several accounts: 2-105, 9-901"):
         find_account("王小明")
+
+
+def test_an_import_whose_ids_carry_their_channel_books_nothing_twice(tmp_path):
+    """A statement whose id column says ``wechat:4200000123`` (the form ``book_recharge``
+    accepts) is the same payment as the desk's bare id of old and as the keyed booking."""
+    open_database(tmp_path / "doors.db")
+    root = campus.add_node(None, "campus", "c")
+    bus = campus.add_bus("B01", "tcp://127.0.0.1:1")
+    node = campus.add_node(root, "room", "3-101", "3-101")
+    campus.add_meter(bus, 1, "acrel-ddsy1352", "310000003001", node)
+    acct = accounts.open_account(operator(), node, mode="station").account.id
+    ledger.post("recharge", [(ledger.METHOD_BOOKS["wechat"], None, 5000),
+                             ("prepaid", acct, -5000)], operator="alice", account_id=acct,
+                method="wechat", reference="4200000123")  # how the desk stored it before
+    statement = tmp_path / "wx.csv"
+    statement.write_text("交易时间,微信订单号,商户订单号,交易状态,订单金额,商品名称\n"
+                         "`2026-11-01 10:00:00,`wechat:4200000123,`DF1,`SUCCESS,`50.00,"
+                         "`电费充值-3-101\n", encoding="utf-8-sig")
+    checked = payments_import.preview(statement)
+    assert [r.status for r in checked.rows] == ["duplicate"]
+    assert not checked.valid and ledger.balance(acct) == 5000
+    close_database()

@@ -182,3 +182,30 @@ def test_stopping_while_the_database_cannot_be_written_does_not_hang(meters):
     writer.put(_reads(a, 3))
     writer.stop()  # returns: the stored register did not move, the next start books it
     assert writer.unsent() == 3
+
+
+def test_stopping_once_the_database_works_again_stores_everything(meters):
+    a, _b, _c = meters
+    writer = StorageWriter(store=_full)
+    writer.max_held = 3
+    writer.put(_reads(a, 5))
+    writer.flush()  # spilled
+    writer.put(_reads(a, 2, 50_000.0))
+    writer.flush()  # held in memory
+    writer.store = readings.write_batch  # the database works again
+    writer.stop()
+    assert writer.unsent() == 0 and _energy() == {a: 70}
+
+
+def test_a_spill_file_gone_under_the_writer_does_not_stop_it(meters):
+    a, _b, _c = meters
+    writer = StorageWriter(store=_full)
+    writer.max_held = 3
+    writer.put(_reads(a, 5))
+    writer.flush()
+    writer._spilled[0][0].unlink()  # removed by hand, or by a standby that took over
+    writer.store = readings.write_batch
+    for _ in range(3):
+        writer.put(_reads(a, 1, 60_000.0))
+        writer.flush()  # never raises: what can be stored is
+    assert writer.unsent() == 0 and readings.baselines()[a][1] == 60_000.0

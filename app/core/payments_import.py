@@ -354,7 +354,7 @@ def apply(operator: Operator, result: ImportPreview,
             staging.set_outbox(_outbox_rows(rows, plan))
         if progress is not None:
             progress.check()
-        with _no_collection():
+        with _no_collection(), imports.bulk_writing():
             with act(operator, Permission.IMPORT_PAYMENTS, "import_payments",
                      target=name) as a:
                 locked = time.perf_counter()

@@ -17,6 +17,7 @@ still hold once the lock is taken, is the core's.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from app.storage import ledger
@@ -207,6 +208,24 @@ def bases() -> Bases:
     outbox = db.execute_sql("SELECT COALESCE(MAX(id), 0) FROM outbox").fetchone()[0]
     receipt = db.execute_sql("SELECT value FROM counter WHERE name = 'receipt'").fetchone()
     return Bases(int(txn), int(outbox), int(receipt[0]) if receipt else 0)
+
+
+@contextmanager
+def bulk_writing() -> Iterator[None]:
+    """Settings of this connection for the one big booking: a page cache that holds what the
+    inserts touch, and foreign keys not checked row by row (the core checked every account,
+    meter and book inside the same write lock, and nothing here deletes). Back as they were
+    afterwards. Call outside a transaction (SQLite ignores the foreign-key setting inside)."""
+    db = _db()
+    cache = db.execute_sql("PRAGMA cache_size").fetchone()[0]
+    keys = db.execute_sql("PRAGMA foreign_keys").fetchone()[0]
+    db.execute_sql("PRAGMA cache_size = -262144")  # 256 MB at most, for this booking
+    db.execute_sql("PRAGMA foreign_keys = OFF")
+    try:
+        yield
+    finally:
+        db.execute_sql(f"PRAGMA foreign_keys = {int(keys)}")
+        db.execute_sql(f"PRAGMA cache_size = {int(cache)}")
 
 
 def checkpoint() -> None:

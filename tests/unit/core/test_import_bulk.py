@@ -233,6 +233,9 @@ def test_cancelled_inside_the_booking_rolls_back(tmp_path):
         payments_import.apply(ADMIN, p, progress)
     assert ledger.trial_balance() == receipts
     assert not LedgerTxn.select().where(LedgerTxn.kind == "recharge").exists()
+    # the connection's settings for the big booking are back as they were
+    assert database.execute_sql("PRAGMA foreign_keys").fetchone()[0] == 1
+    assert database.execute_sql("PRAGMA cache_size").fetchone()[0] == -16_000
     close_database()
 
 

@@ -133,7 +133,9 @@ class MainWindow(QMainWindow):
         self.balance_timer = QTimer(self)
         self.balance_timer.setInterval(BALANCE_REFRESH_MS)
         self.balance_timer.timeout.connect(self.refresh_balances)
+        self.balance_timer.timeout.connect(self.refresh_stale)
         self.balance_timer.start()
+        self._stale: set[int] = set()  # meters drawn as stale
         self.retranslate()
         self.apply_role()
         self._restore()
@@ -343,6 +345,18 @@ class MainWindow(QMainWindow):
         operator = self.ctx.operator
         self.ctx.runner.run(lambda: queries.room_balances(operator), title="balances",
                             on_done=self._balances, quiet=True)
+
+    def refresh_stale(self) -> None:
+        """Redraw the rooms whose meters turned stale (or fresh) with no new data: a reading
+        ages while nobody stores a new one (the polling process stopped, or cannot write)."""
+        ctx = self.ctx
+        stale = {m for m in ctx.index.meters if ctx.is_stale(m)}
+        turned = stale ^ self._stale
+        self._stale = stale
+        nodes = {ctx.index.node_of_meter(m) for m in turned}
+        nodes.discard(None)
+        if nodes:
+            self._redraw(Changes(nodes=frozenset(nodes), audit=False))  # type: ignore[arg-type]
 
     def _balances(self, fresh: dict) -> None:
         moved = {n for n in fresh.keys() | self.ctx.balances.keys()

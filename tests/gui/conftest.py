@@ -62,10 +62,12 @@ def seed_campus(tmp_path) -> Path:
     return db
 
 
-def store_readings(power_of: Callable[[int], float] | None = None, seed: int = 7) -> None:
-    """One stored poll of every meter (what the reading service would have written)."""
+def store_readings(power_of: Callable[[int], float] | None = None, seed: int = 7,
+                   age_s: float = 0.0) -> None:
+    """One stored poll of every meter (what the reading service would have written), taken
+    ``age_s`` ago."""
     rng = random.Random(seed)
-    now = time.time()
+    now = time.time() - age_s
     outcomes = []
     for i, m in enumerate(campus.meters()):
         power = power_of(i) if power_of else rng.choice([0.0, 35.0, 120.0, 860.0, 1500.0])

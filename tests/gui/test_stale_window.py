@@ -68,6 +68,20 @@ def test_a_read_that_grows_old_or_whose_bus_is_down_is_stale(qtbot, open_window,
     assert ctx.is_stale(meter) and ctx.room_state(node) is MeterState.STALE
 
 
+def test_a_reading_that_ages_with_nothing_new_turns_stale_in_the_tree(qtbot, open_window,
+                                                                        seed_campus):
+    store_readings(age_s=27)  # the polling process stored it, then stopped storing
+    window = open_window(seed_campus)
+    ctx = window.ctx
+    meter = campus.meters()[0].id
+    node = ctx.index.node_of_meter(meter)
+    window.tree.select_node(ctx.index.parent_of(node))
+    assert window.tree.model.index_of(node, 1).data() != "stale"
+    qtbot.waitUntil(lambda: ctx.is_stale(meter), timeout=10_000)  # 30 s old now
+    window.refresh_stale()  # what the window's timer does every half minute
+    assert window.tree.model.index_of(node, 1).data() == "stale"
+
+
 def _close_message_boxes(timer_holder: list) -> None:
     """Answer every modal dialog the start shows (the message box saying why)."""
     def close() -> None:

@@ -164,16 +164,45 @@ def _mount_tmpfs(where: Path, size: str) -> bool:
     return done.returncode == 0
 
 
+class _Disk:
+    """Where the station's database lives, and a way to fill that disk and free it again: a
+    4 MB tmpfs of its own where the machine lets us mount one (as root), else a write-failure
+    hook in storage (the writer's store fails as SQLite fails on a full disk)."""
+
+    def __init__(self, where: Path, mounted: bool) -> None:
+        self.where, self.mounted = where, mounted
+        self._filler: Path | None = None
+        self._writer = None
+        self._store = None
+
+    def fill(self, service: ReadingService) -> None:
+        if self.mounted:
+            self._filler = _fill(self.where)
+            return
+        self._writer, self._store = service.writer, service.writer.store
+
+        def full(*_args) -> None:
+            raise sqlite3.OperationalError("database or disk is full")
+
+        service.writer.store = full
+
+    def free(self) -> None:
+        if self._filler is not None:
+            self._filler.unlink()
+        if self._writer is not None:
+            self._writer.store = self._store
+
+
 @pytest.fixture
 def small_disk(tmp_path):
-    """A 4 MB file system of its own (tmpfs, as root), unmounted afterwards."""
     where = tmp_path / "disk"
-    if not _mount_tmpfs(where, "4m"):
-        pytest.skip("cannot mount a tmpfs here (not root, or no permission)")
+    mounted = _mount_tmpfs(where, "4m")
+    where.mkdir(parents=True, exist_ok=True)
     try:
-        yield where
+        yield _Disk(where, mounted)
     finally:
-        subprocess.run(["umount", "-l", str(where)], capture_output=True)
+        if mounted:
+            subprocess.run(["umount", "-l", str(where)], capture_output=True)
 
 
 def _fill(disk: Path) -> Path:
@@ -196,7 +225,7 @@ def _fill(disk: Path) -> Path:
 def test_a_full_disk_loses_no_energy_and_says_so(small_disk):
     with start_simulator(buses=1, meters=3, transport="tcp", seed=12, speed=240.0,
                          random_heaters=False) as sim:
-        db_path = small_disk / "station.db"
+        db_path = small_disk.where / "station.db"
         create_demo_campus(db_path, buses=1, meters=3, seed=12, open_accounts=False)
         point_buses_at(sim.endpoints, poll_interval_s=0.2)
         service = ReadingService(role="test", flush_s=0.1, billing_every_s=3600,
@@ -205,12 +234,12 @@ def test_a_full_disk_loses_no_energy_and_says_so(small_disk):
         try:
             assert wait_for(lambda: len(_stored_energy()) == 3, timeout=20)
             energy_before = _stored_energy()
-            filler = _fill(small_disk)
+            small_disk.fill(service)
             time.sleep(8)  # the meters use energy while nothing can be stored
             assert service.writer.unsent() > 0
             status = service.writer.status()
             assert status.unsent > 0 and status.error, status
-            filler.unlink()
+            small_disk.free()
             # once writing works again the held readings are stored and the alarm is raised
             assert wait_for(lambda: service.writer.unsent() == 0, timeout=20)
             kinds = {a.kind for a in alarm_store.find_alarms(open_only=False)}

@@ -170,6 +170,7 @@ class StorageWriter:
         self._blocked_logged_at = 0.0
         self._db_path: Path | None = None
         self._flush_failed = False  # the last flush could not write
+        self._in_flight = 0  # held outcomes being written now (taken out of ``_held``)
         self._alarm_checked: dict[tuple[str, int], float] = {}
         self.batches_written = 0
         self.outcomes_written = 0
@@ -246,7 +247,7 @@ class StorageWriter:
     def unsent(self) -> int:
         """Poll outcomes held because the database could not take them (0: none)."""
         held = len(self._held.outcomes) if self._held is not None else 0
-        return held + sum(n for _path, n in self._spilled)
+        return held + self._in_flight + sum(n for _path, n in self._spilled)
 
     def status(self) -> WriterStatus:
         return WriterStatus(self.unsent(), self._blocked_since, self._blocked_error,
@@ -351,13 +352,16 @@ class StorageWriter:
 
     def flush(self) -> int:
         """Write the next batch in one transaction. Returns the outcomes written."""
+        was_blocked = self._blocked_since is not None
         batch, from_spill = self._take()
         if not batch:
             self._unblocked()
             return 0
+        self._in_flight = len(batch.outcomes) if was_blocked and not from_spill else 0
         try:
             written = self._store(batch)
         except Exception as exc:
+            self._in_flight = 0
             rest = exc.rest if isinstance(exc, _PartlyStored) else batch
             cause = exc.cause if isinstance(exc, _PartlyStored) else exc
             self._flush_failed = True
@@ -375,6 +379,7 @@ class StorageWriter:
         if from_spill:
             self._spilled.pop(0)[0].unlink(missing_ok=True)
         self._unblocked()
+        self._in_flight = 0  # (after the interruption is recorded: then it is over)
         self.batches_written += 1
         self.outcomes_written += len(written)
         self._alarms(written)

@@ -24,68 +24,17 @@ import os
 import random
 import shutil
 import sqlite3
-import statistics
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tests.helpers import PollingWriter  # noqa: E402  (the same writer the test uses)
+
 STATION_SHARE = 10  # one account in ten keeps its money at the station
-
-
-class PollingWriter(threading.Thread):
-    """A small write transaction every ``every`` seconds on its own connection; records how
-    long each took from asking for the write lock to its commit."""
-
-    def __init__(self, db: Path, every: float = 0.05) -> None:
-        super().__init__(daemon=True, name="polling-writer")
-        self.db, self.every = db, every
-        self.waits: list[float] = []
-        self.errors: list[str] = []
-        self._halt = threading.Event()
-
-    def run(self) -> None:
-        conn = sqlite3.connect(self.db, timeout=10, isolation_level=None)
-        conn.execute("PRAGMA busy_timeout = 10000")
-        conn.execute("PRAGMA synchronous = NORMAL")
-        n = 0
-        try:
-            while not self._halt.is_set():
-                n += 1
-                t0 = time.perf_counter()
-                try:
-                    conn.execute("BEGIN IMMEDIATE")
-                    conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
-                                 ("bench_polling_tick", str(n)))
-                    conn.execute("COMMIT")
-                except sqlite3.OperationalError as exc:
-                    self.errors.append(str(exc))
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                self.waits.append(time.perf_counter() - t0)
-                self._halt.wait(self.every)
-        finally:
-            conn.close()
-
-    def stop(self) -> None:
-        self._halt.set()
-        self.join(30)
-
-    def summary(self) -> str:
-        if not self.waits:
-            return "no writes"
-        w = sorted(self.waits)
-        p99 = w[min(len(w) - 1, int(len(w) * 0.99))]
-        over = sum(1 for x in w if x > 1.0)
-        text = (f"{len(w)} writes, longest wait {w[-1] * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms, "
-                f"median {statistics.median(w) * 1000:.1f} ms, {over} over 1 s")
-        if self.errors:
-            text += f", {len(self.errors)} FAILED ({self.errors[0]})"
-        return text
 
 
 def build_campus(db: Path, buses: int, meters: int) -> dict:

@@ -7,45 +7,15 @@ outbox's delivery then failed with "database is locked")."""
 from __future__ import annotations
 
 import csv
-import sqlite3
-import threading
 import time
 
 from app.core import accounts, payments_import
 from app.storage import campus, ledger
 from app.storage.db import close_database, open_database
-from tests.helpers import operator
+from tests.helpers import PollingWriter, operator
 
 ROWS = 5_000
 ROOMS = 200
-
-
-class _Writer(threading.Thread):
-    def __init__(self, path) -> None:
-        super().__init__(daemon=True)
-        self.path, self.waits, self.errors = path, [], []
-        self.halt = threading.Event()
-
-    def run(self) -> None:
-        conn = sqlite3.connect(self.path, timeout=10, isolation_level=None)
-        try:
-            n = 0
-            while not self.halt.is_set():
-                n += 1
-                t0 = time.perf_counter()
-                try:
-                    conn.execute("BEGIN IMMEDIATE")
-                    conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES "
-                                 "('test_polling_tick', ?)", (str(n),))
-                    conn.execute("COMMIT")
-                except sqlite3.OperationalError as exc:
-                    self.errors.append(str(exc))
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                self.waits.append(time.perf_counter() - t0)
-                self.halt.wait(0.05)
-        finally:
-            conn.close()
 
 
 def test_a_large_import_never_makes_polling_wait_a_second(tmp_path):
@@ -66,7 +36,7 @@ def test_a_large_import_never_makes_polling_wait_a_second(tmp_path):
         csv.writer(fh).writerows([["交易号", "房间号", "金额"]] + [
             [f"T{n:07d}", f"{1 + (n % ROOMS) // 100}-{101 + n % 100}", "1.00"]
             for n in range(ROWS)])
-    writer = _Writer(path)
+    writer = PollingWriter(path)
     writer.start()
     try:
         time.sleep(0.2)
@@ -75,8 +45,7 @@ def test_a_large_import_never_makes_polling_wait_a_second(tmp_path):
         result = payments_import.apply(operator("finance"), preview)
         time.sleep(0.3)
     finally:
-        writer.halt.set()
-        writer.join(20)
+        writer.stop()
     assert result.booked == ROWS
     assert sum(ledger.balance(a) for a in ids) == ROWS * 100
     close_database()

@@ -62,7 +62,10 @@ class OutboxDelivery:
         recorded is recognised by the meter's count at the next attempt."""
         try:
             with busy.short_wait():
-                return self._deliver(link, unit, profile, serial, item, capability)
+                now = store.outbox_item(item.id)  # withdrawn since the cycle began?
+                if now is None or now.state != "pending":
+                    return now.state if now is not None else "failed"
+                return self._deliver(link, unit, profile, serial, now, capability)
         except Exception as exc:
             if not busy.unwritable(exc):
                 raise

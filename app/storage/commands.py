@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from peewee import fn
 
 from app.storage.accounts import OutboxItem, outbox_item
@@ -40,3 +42,27 @@ def token_booking(txn_id: int) -> tuple[str, set[int], int] | None:
              .join(BookAccount).where((LedgerEntry.txn == txn_id) & (BookAccount.code == book))
              .scalar())
     return txn.kind, meters, -int(total) if book == "prepaid" else int(total)
+
+
+def items(item_ids: list[int]) -> list[OutboxItem]:
+    """The outbox rows ``item_ids`` as they are now."""
+    out: list[OutboxItem] = []
+    for k in range(0, len(item_ids), 500):
+        out.extend(outbox_item(o.id) for o in Outbox.select(Outbox.id)  # type: ignore[misc]
+                   .where(Outbox.id.in_(item_ids[k:k + 500])))
+    return out
+
+
+def withdraw(item_ids: list[int], why: str) -> set[int]:
+    """Withdraw the commands that are still pending (never to be sent); returns those that
+    were (one that was done meanwhile keeps its state)."""
+    gone: set[int] = set()
+    for k in range(0, len(item_ids), 500):
+        chunk = item_ids[k:k + 500]
+        pending = [i for (i,) in Outbox.select(Outbox.id).where(
+            Outbox.id.in_(chunk) & (Outbox.state == "pending")).tuples()]
+        if pending:
+            Outbox.update(state="withdrawn", last_error=why, updated_at=time.time()).where(
+                Outbox.id.in_(pending) & (Outbox.state == "pending")).execute()
+            gone.update(pending)
+    return gone

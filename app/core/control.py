@@ -1,0 +1,227 @@
+"""Remote control (拉闸, 合闸, 保电): trip, close, keep power on or off, for a room or a batch.
+
+An operation like any other: the operator's role is checked (one room: ``control_meter``; a
+floor, a building, a tariff group or a hand-picked list: ``control_batch``), the reason is
+required, and the commands and the audit entry are written in one transaction. The commands go
+through the outbox (``core/commands.queue``, signed), so whichever process polls a meter's bus
+sends them, all buses in parallel, each ahead of its meter's next poll, and confirms each by
+reading the relay's state back (``core/outbox.py``). ``control`` then follows them until every
+meter has confirmed or failed, or ``wait_s`` runs out, telling ``progress`` per meter
+(queued, sent, confirmed, failed with the reason); cancelling it withdraws what was not sent
+yet. What is still unconfirmed at the end is withdrawn and reported failed, with the reason
+(the meter is offline, nobody polls its bus, its bus is down), so a trip the operator was told
+failed does not land an hour later. The outcome is audited too (``control_result``).
+
+Keep power (保电) overrides every automatic trip: billing never trips a meter in keep-power
+(``billing.enforce_station_balance``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from app.core import commands
+from app.core.audit import act, record
+from app.core.operators import Operator, Permission
+from app.core.progress import Progress
+from app.errors import Cancelled, UserFacingError
+from app.i18n import N_, _
+from app.storage import accounts as account_store
+from app.storage import campus, lease, readings
+from app.storage import commands as command_store
+
+#: The command line's words for the actions, and the profile's control names.
+ACTIONS = {"trip": "trip", "close": "close", "keep-power-on": "keep_power_on",
+           "keep-power-off": "keep_power_off"}
+ACTION_TEXT = {"trip": N_("trip"), "close": N_("close"), "keep_power_on": N_("keep power on"),
+               "keep_power_off": N_("keep power off")}
+DEFAULT_WAIT_S = 60.0
+#: How often the commands' states are looked at while waiting.
+FOLLOW_EVERY_S = 0.3
+
+
+@dataclass(frozen=True)
+class ControlTarget:
+    meter_id: int
+    meter: str  # as the station shows it: bus/address (B01/3)
+    room: str  # the room's or shop's number (code), or its name
+    node_id: int | None
+
+
+@dataclass(frozen=True)
+class ControlOutcome:
+    room: str
+    meter: str
+    outcome: str  # queued, sent, confirmed, failed
+    reason: str = ""
+
+    def as_json(self) -> dict:
+        return {"room": self.room, "meter": self.meter, "outcome": self.outcome,
+                "reason": self.reason}
+
+
+def _node_name(n: campus.NodeRecord) -> str:
+    return n.code or n.name
+
+
+def targets(*, room: str | None = None, building: str | None = None,
+            group: str | None = None, node_ids: list[int] | None = None) -> list[ControlTarget]:
+    """The enabled meters a selection names: a room (its number), a building or any node of the
+    tree by its name or code as the tree shows it (every room under it), the rooms of a tariff
+    group's open accounts, or hand-picked nodes. Refuses a name that names nothing."""
+    nodes = {n.id: n for n in campus.nodes()}
+    children: dict[int | None, list[int]] = {}
+    for n in nodes.values():
+        children.setdefault(n.parent_id, []).append(n.id)
+    chosen: set[int] = set()
+    if room is not None:
+        found = [n.id for n in nodes.values() if n.code == room.strip()
+                 and n.kind in ("room", "shop")]
+        if not found:
+            raise UserFacingError(_("no room {room!r}").format(room=room))
+        chosen.update(found)
+    if building is not None:
+        key = building.strip()
+        roots = [n.id for n in nodes.values() if n.kind != "room" and key in (n.name, n.code)]
+        if not roots:
+            raise UserFacingError(_("no building or part of the campus named {name!r}")
+                                  .format(name=building))
+        stack = list(roots)
+        while stack:
+            nid = stack.pop()
+            chosen.add(nid)
+            stack.extend(children.get(nid, ()))
+    if group is not None:
+        found = [a.node_id for a in account_store.open_accounts()
+                 if a.tariff_group == group.strip()]
+        if not found:
+            raise UserFacingError(_("no open account is in the group {group!r}")
+                                  .format(group=group))
+        chosen.update(found)
+    if node_ids is not None:
+        chosen.update(node_ids)
+    buses = {b.id: b.name for b in campus.buses()}
+    out = [ControlTarget(m.id, f"{buses.get(m.bus_id, m.bus_id)}/{m.address}",
+                         _node_name(nodes[m.node_id]) if m.node_id in nodes else "-", m.node_id)
+           for m in campus.meters() if m.enabled and m.node_id in chosen]
+    if not out:
+        raise UserFacingError(_("the selection has no meter"))
+    return out
+
+
+Listener = Callable[[ControlOutcome], None]
+
+
+def control(operator: Operator, chosen: list[ControlTarget], action: str, reason: str, *,
+            selection: str = "", wait_s: float = DEFAULT_WAIT_S,
+            progress: Progress | None = None,
+            on_outcome: Listener | None = None) -> list[ControlOutcome]:
+    """Send ``action`` (a key or value of ``ACTIONS``) to every chosen meter and follow it
+    until each has confirmed or failed (see the module's note). ``selection``: what the
+    operator chose, as shown (the audit's target); ``on_outcome``: told each meter's outcome as
+    it changes."""
+    action = ACTIONS.get(action, action)
+    if action not in ACTION_TEXT:
+        raise UserFacingError(_("unknown action {action!r} (use: {known})").format(
+            action=action, known=", ".join(ACTIONS)))
+    if not reason.strip():
+        raise UserFacingError(_("give the reason for the command"))
+    if not chosen:
+        raise UserFacingError(_("the selection has no meter"))
+    single = len({t.node_id for t in chosen}) == 1
+    permission = Permission.CONTROL_METER if single else Permission.CONTROL_BATCH
+    with act(operator, permission, "control",
+             target=selection or ", ".join(sorted({t.room for t in chosen}))) as a:
+        items = {commands.queue(t.meter_id, action): t for t in chosen}
+        a.after = {"action": action, "meters": len(items)}
+        a.detail = reason.strip()
+    outcomes = _follow(items, wait_s, progress, on_outcome)
+    confirmed = sum(1 for o in outcomes if o.outcome == "confirmed")
+    record(operator.name, "control_result", target=selection or a.target,
+           after={"action": action, "confirmed": confirmed,
+                  "failed": len(outcomes) - confirmed},
+           detail="; ".join(f"{o.meter} {o.reason}" for o in outcomes
+                            if o.outcome != "confirmed")[:2000])
+    return outcomes
+
+
+def _follow(items: dict[int, ControlTarget], wait_s: float, progress: Progress | None,
+            on_outcome: Listener | None) -> list[ControlOutcome]:
+    """Watch the commands' states until each is done, the time is up or ``progress`` is
+    cancelled; withdraw what is left."""
+    shown: dict[int, str] = {}
+    deadline = time.monotonic() + wait_s
+    cancelled = False
+    while True:
+        states = {i.id: i for i in command_store.items(list(items))}
+        done = 0
+        for item_id, target in items.items():
+            item = states.get(item_id)
+            state = _outcome(item)
+            if state in ("confirmed", "failed"):
+                done += 1
+            if shown.get(item_id) != state:
+                shown[item_id] = state
+                if on_outcome is not None:
+                    on_outcome(ControlOutcome(target.room, target.meter, state,
+                                              _reason(item) if state == "failed" else ""))
+        if progress is not None:
+            try:
+                progress.step(done, len(items))
+            except Cancelled:
+                cancelled = True
+        if done == len(items) or cancelled or time.monotonic() >= deadline:
+            break
+        time.sleep(FOLLOW_EVERY_S)
+    why = _("cancelled by the operator") if cancelled else None
+    withdrawn = command_store.withdraw([i for i, s in shown.items()
+                                        if s not in ("confirmed", "failed")],
+                                       why or "not confirmed in time")
+    outcomes = []
+    final = {i.id: i for i in command_store.items(list(items))}
+    for item_id, target in items.items():
+        item = final.get(item_id)
+        state = _outcome(item)
+        if state == "confirmed":
+            outcomes.append(ControlOutcome(target.room, target.meter, "confirmed"))
+            continue
+        reason = _reason(item) if state == "failed" and item_id not in withdrawn else (
+            why or _unconfirmed_reason(target, wait_s))
+        outcomes.append(ControlOutcome(target.room, target.meter, "failed", reason))
+        if on_outcome is not None and shown.get(item_id) != "failed":
+            on_outcome(outcomes[-1])
+    return outcomes
+
+
+def _outcome(item) -> str:
+    if item is None:
+        return "failed"
+    if item.state == "applied":
+        return "confirmed"
+    if item.state in ("failed", "withdrawn"):
+        return "failed"
+    return "sent" if item.attempts else "queued"
+
+
+def _reason(item) -> str:
+    if item is None:
+        return _("the command is gone")
+    return item.last_error or _("refused")
+
+
+def _unconfirmed_reason(target: ControlTarget, wait_s: float) -> str:
+    """Why a meter did not confirm in time, as far as the station knows."""
+    if lease.holder() is None:
+        return _("nobody polls the buses (start serve or the window)")
+    latest = readings.latest([target.meter_id])
+    if latest and not latest[0].online:
+        return _("the meter is offline")
+    bus_name = target.meter.split("/")[0]
+    for b in campus.buses():
+        if b.name == bus_name:
+            state = readings.bus_states().get(b.id, {}).get("state")
+            if state in ("down", "error"):
+                return _("its bus is {state}").format(state=state)
+    return _("not confirmed within {s:.0f} s").format(s=wait_s)

@@ -1,0 +1,129 @@
+"""Remote control as the maintenance office uses it: simulate, init-demo, serve and control as
+subprocesses on one database. A building's trip reaches every meter that answers and is
+confirmed by reading the relay back; a silent meter is reported failed with its reason and its
+withdrawn command never lands later; the role decides who may trip a building."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import free_port_base
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+MAIN = str(ROOT / "main.py")
+
+
+def _run(args, env, timeout=90):
+    return subprocess.run([sys.executable, MAIN, *args], env=env, capture_output=True,
+                          text=True, timeout=timeout, cwd=ROOT)
+
+
+def _status(db, env) -> dict:
+    out = _run(["status", "--db", str(db), "--json"], env)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def _wait(pred, timeout=30.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return True
+        time.sleep(0.3)
+    return pred()
+
+
+@pytest.fixture
+def station(tmp_path):
+    """2 buses x 3 meters (building 1号宿舍楼), meter 1.2 silent, polled by serve."""
+    env = dict(os.environ, VOLTKEEPER_HOME=str(tmp_path / "home"), PYTHONUNBUFFERED="1",
+               VOLTKEEPER_PASSWORD="demo-pass-1")
+    env.pop("QT_QPA_PLATFORM", None)
+    port = free_port_base(2)
+    sim = subprocess.Popen([sys.executable, MAIN, "simulate", "--buses", "2", "--meters", "3",
+                            "--port", str(port), "--seed", "4", "--speed", "0",
+                            "--faults", "1.2:offline"],
+                           env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           cwd=ROOT)
+    serve = None
+    try:
+        assert all("listening on" in sim.stdout.readline() for _ in range(2))
+        db = tmp_path / "campus.db"
+        made = _run(["init-demo", "--db", str(db), "--buses", "2", "--meters", "3",
+                     "--port", str(port), "--seed", "4"], env)
+        assert made.returncode == 0, made.stderr
+        serve = subprocess.Popen([sys.executable, MAIN, "serve", "--db", str(db)], env=env,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                 cwd=ROOT)
+        assert _wait(lambda: sum(m["state"] == "online"
+                                 for m in _status(db, env)["meters"]) == 5)
+        yield db, env
+    finally:
+        for p in (serve, sim):
+            if p is not None:
+                p.terminate()
+                p.wait(20)
+
+
+def _modes(db, env) -> dict[str, str]:
+    return {m["room"]: m["control_mode"] for m in _status(db, env)["meters"]}
+
+
+def test_a_building_trip_is_confirmed_per_meter_and_a_silent_meter_fails(station):
+    db, env = station
+    out = _run(["control", "--db", str(db), "--building", "1号宿舍楼", "--action", "trip",
+                "--operator", "admin", "--reason", "电路检修", "--wait", "15", "--json"], env)
+    assert out.returncode == 4, out.stderr
+    result = json.loads(out.stdout)
+    rooms = sorted(room for room in _modes(db, env) if room.startswith("1-"))
+    assert sorted(r["room"] for r in result) == rooms and len(rooms) >= 3  # shops are not in it
+    assert set(result[0]) == {"room", "meter", "outcome", "reason"}
+    failed = [r for r in result if r["outcome"] == "failed"]
+    assert [r["meter"] for r in failed] == ["B01/2"]
+    assert "offline" in failed[0]["reason"]
+    assert all(r["outcome"] == "confirmed" for r in result if r["meter"] != "B01/2")
+    modes = _modes(db, env)
+    assert sorted(room for room, mode in modes.items() if mode == "forced_trip") == \
+        sorted(r["room"] for r in result if r["outcome"] == "confirmed")
+    # the silent meter's trip was withdrawn: closing the rest, it is never tripped
+    back = _run(["control", "--db", str(db), "--building", "1号宿舍楼", "--action", "close",
+                 "--operator", "admin", "--reason", "检修完毕", "--wait", "15"], env)
+    assert back.returncode == 4
+    assert "confirmed" in back.stdout and "B01/2" in back.stdout.splitlines()[-1]
+    modes = _modes(db, env)
+    assert {modes[r["room"]] for r in result if r["meter"] != "B01/2"} == {"auto"}
+    # the silent meter's two commands are withdrawn: never to be sent when it answers again
+    with sqlite3.connect(db) as conn:
+        states = [s for (s,) in conn.execute(
+            "SELECT o.state FROM outbox o JOIN meter m ON m.id = o.meter_id JOIN bus b "
+            "ON b.id = m.bus_id WHERE b.name = 'B01' AND m.address = 2")]
+    assert states == ["withdrawn", "withdrawn"]
+    audit = _run(["audit", "list", "--db", str(db), "--json"], env)
+    kinds = [e["kind"] for e in json.loads(audit.stdout)]
+    assert kinds.count("control") == 2 and kinds.count("control_result") == 2
+
+
+def test_who_may_trip_what(station):
+    db, env = station
+    denied = _run(["control", "--db", str(db), "--building", "1号宿舍楼", "--action", "trip",
+                   "--operator", "maintenance", "--reason", "test", "--wait", "5"], env)
+    assert denied.returncode == 3 and "permission denied" in denied.stderr
+    one = _run(["control", "--db", str(db), "--room", "1-103", "--action", "keep-power-on",
+                "--operator", "maintenance", "--reason", "病号保电", "--wait", "15"], env)
+    assert one.returncode == 0, one.stdout + one.stderr
+    assert "confirmed" in one.stdout
+    assert _modes(db, env)["1-103"] == "keep_power"
+    cashier = _run(["control", "--db", str(db), "--room", "1-103", "--action", "trip",
+                    "--operator", "cashier", "--reason", "x", "--wait", "5"], env)
+    assert cashier.returncode == 3
+    missing = _run(["control", "--db", str(db), "--room", "9-999", "--action", "trip",
+                    "--operator", "admin", "--reason", "x"], env)
+    assert missing.returncode == 1 and "no room" in missing.stderr

@@ -16,7 +16,7 @@ from PySide6.QtCore import (
     QTimer,
     Signal,
 )
-from PySide6.QtWidgets import QLabel, QLineEdit, QTreeView, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QLineEdit, QMenu, QTreeView, QVBoxLayout, QWidget
 
 from app.core.changes import Changes
 from app.core.live import LiveBatch
@@ -223,6 +223,8 @@ class CampusFilter(QSortFilterProxyModel):
 
 class CampusTree(QWidget):
     nodeSelected = Signal(int)  # node id; 0 when nothing is selected
+    #: the node's context menu: (node id, what was asked: "control")
+    nodeAction = Signal(int, str)
 
     def __init__(self, ctx: AppContext, parent=None) -> None:
         super().__init__(parent)
@@ -254,6 +256,9 @@ class CampusTree(QWidget):
         self.search.textChanged.connect(self._debounce.start)
         self.search.returnPressed.connect(self._select_first)
         self.view.selectionModel().currentChanged.connect(self._current_changed)
+        self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.view.customContextMenuRequested.connect(self._context_menu)
+        self.menu_actions: dict[str, bool] = {"control": False}  # what the role allows
         self._matches: list[int] = []
         self.retranslate()
 
@@ -293,6 +298,17 @@ class CampusTree(QWidget):
         self.run_search()
         if self._matches:
             self.select_node(self._matches[0])
+
+    def _context_menu(self, pos) -> None:
+        index = self.view.indexAt(pos)
+        if not index.isValid() or not any(self.menu_actions.values()):
+            return
+        node_id = int(index.data(NODE_ID_ROLE))
+        menu = QMenu(self)
+        if self.menu_actions["control"]:
+            control = menu.addAction(_("Trip, close or keep power…"))
+            control.triggered.connect(lambda: self.nodeAction.emit(node_id, "control"))
+        menu.popup(self.view.viewport().mapToGlobal(pos))
 
     # -- selection -----------------------------------------------------------------------------
     def select_node(self, node_id: int) -> bool:

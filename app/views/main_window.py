@@ -65,6 +65,8 @@ ACTIONS = (
                lambda: _("&Account and occupants…")),
     ActionSpec("refund", "desk", Permission.REFUND, lambda: _("Re&fund…")),
     ActionSpec("correct", "desk", Permission.CORRECT, lambda: _("&Correct a booking…")),
+    ActionSpec("control", "station", (Permission.CONTROL_METER, Permission.CONTROL_BATCH),
+               lambda: _("&Control the selection (trip, close, keep power)…"), "Ctrl+K"),
     ActionSpec("tariffs", "station", Permission.SET_TARIFFS, lambda: _("&Tariffs…")),
     ActionSpec("audit", "station", Permission.VIEW_AUDIT, lambda: _("&Audit log…")),
     ActionSpec("manage_operators", "station", Permission.MANAGE_OPERATORS,
@@ -125,6 +127,7 @@ class MainWindow(QMainWindow):
         ctx.bridge.batch.connect(self.on_batch)
         ctx.source.changed.connect(self.update_status)
         ctx.runner.changed.connect(self.on_changes)
+        self.tree.nodeAction.connect(self._node_action)
         ctx.session.operatorChanged.connect(self._operator_changed)
         self.idle = IdleWatcher(0 if ctx.demo else station_settings.get(
             station_settings.LOCK_AFTER_MIN), self)
@@ -199,8 +202,15 @@ class MainWindow(QMainWindow):
         op = self.ctx.session.operator
         self.operator_label.setText(_("Operator: {name} ({role})").format(
             name=op.name, role=role_text(op.role)))
+        self.tree.menu_actions["control"] = self.actions_["control"].isVisible()
         self.panel.apply_role()
         self._update_title()
+
+    def _node_action(self, node_id: int, what: str) -> None:
+        from app.views import window_actions
+
+        if what == "control":
+            window_actions.control(self, node_id)
 
     def trigger(self, key: str) -> None:
         from app.views import window_actions

@@ -159,6 +159,18 @@ def _bookings(window: MainWindow, purpose: str) -> None:
 
 
 # -- the station ---------------------------------------------------------------------------------
+def control(window: MainWindow, node_id: int | None = None) -> None:
+    """Trip, close or keep power on the selected room, floor or building."""
+    from app.views.control_dialog import ControlDialog
+
+    node = node_id or window.tree.current_node()
+    if not node:
+        QMessageBox.information(window, _("Control"), _("Select a room, a floor or a building "
+                                                        "in the tree first."))
+        return
+    _show(window, "control", lambda: ControlDialog(window.ctx, node, window))
+
+
 def tariffs(window: MainWindow) -> None:
     from app.views.tariff_dialog import TariffDialog
 

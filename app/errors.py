@@ -250,3 +250,18 @@ def file_problem(exc: OSError) -> UserFacingError | None:
         return None
     name = exc.filename if exc.filename is not None else _("a file")
     return UserFacingError(_("cannot use {file}: {reason}").format(file=name, reason=reason))
+
+
+class ModemError(DriverError):
+    """The GSM modem refused or failed a command: ``kind`` is ``"CMS"`` (``+CMS ERROR``, a
+    message service error), ``"CME"`` (``+CME ERROR``, an equipment error) or ``None`` (a plain
+    ``ERROR``, or no answer); ``code`` the number it gave, if any."""
+
+    def __init__(self, message: str, code: int | None = None, kind: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.kind = kind
+
+
+class ModemTimeout(ModemError):
+    """The modem did not answer in time (no prompt, no confirmation, no final result)."""

@@ -44,7 +44,18 @@ def add_db(p: argparse.ArgumentParser, required: bool = True) -> None:
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
-    from app.cli import audit, backup, control, demo, desk, operators, serve, sms, status
+    from app.cli import (
+        alarms,
+        audit,
+        backup,
+        control,
+        demo,
+        desk,
+        operators,
+        serve,
+        sms,
+        status,
+    )
     from app.simulator import cli as sim_cli
 
     parser = argparse.ArgumentParser(
@@ -64,7 +75,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
     p = sub.add_parser("simulate", help=_("serve a campus of simulated meters over Modbus"))
     sim_cli.add_arguments(p)
     handlers["simulate"] = sim_cli.run
-    for module in (demo, serve, status, desk, control, operators, audit, backup, sms):
+    for module in (demo, serve, status, desk, control, alarms, operators, audit, backup, sms):
         handlers.update(module.register(sub))
     return parser, handlers
 

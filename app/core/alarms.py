@@ -14,9 +14,13 @@ import logging
 import time
 from dataclasses import dataclass
 
+from app.core.audit import act
 from app.core.operators import Operator, Permission, require
+from app.errors import UserFacingError
 from app.i18n import N_, _
+from app.storage import accounts as account_store
 from app.storage import alarms as store
+from app.storage import campus
 from app.storage.alarms import AlarmRecord
 
 log = logging.getLogger("voltkeeper.alarms")
@@ -41,6 +45,9 @@ TEMPLATES = {
                        "recharge); {tokens} waiting token(s) settled at the station"),
     "bad_profile": N_("meter {meter} (bus {bus}, address {address}) is not polled: its "
                       "profile {file} is refused ({key}: {problem})"),
+    "meter_offline": N_("meter {meter} does not answer: {why}"),
+    "bus_down": N_("bus {bus} is down: {error}"),
+    "token_refused": N_("meter {meter} refused a recharge token (outbox {outbox}): {error}"),
 }
 
 
@@ -56,18 +63,64 @@ def _render(kind: str, params: dict, translate: bool) -> str:
 
 def raise_alarm(kind: str, level: int, params: dict[str, object], *,
                 meter_id: int | None = None, account_id: int | None = None,
-                once: bool = True, t: float | None = None) -> int | None:
+                bus_id: int | None = None, once: bool = True,
+                t: float | None = None) -> int | None:
     """Raise an alarm; returns its id, or None when an open one of the same kind exists."""
     if kind not in TEMPLATES:
         raise ValueError(f"no template for alarm kind {kind!r}")
-    if once and store.open_alarm_exists(kind, meter_id, account_id):
+    if once and store.open_alarm_exists(kind, meter_id, account_id, bus_id):
         return None
     params = {k: str(v) for k, v in params.items()}
     message = _render(kind, params, translate=False)
     alarm_id = store.insert_alarm(time.time() if t is None else t, kind, level, meter_id,
-                                  account_id, message, json.dumps(params, ensure_ascii=False))
+                                  account_id, message, json.dumps(params, ensure_ascii=False),
+                                  bus_id)
     log.warning("alarm %s (%s): %s", alarm_id, kind, message)
     return alarm_id
+
+
+def clear_alarm(kind: str, *, meter_id: int | None = None, bus_id: int | None = None,
+                t: float | None = None) -> int:
+    """The condition is over (the meter answers, the bus polls): its open alarms clear."""
+    return store.clear_alarms(kind, time.time() if t is None else t, meter_id=meter_id,
+                              bus_id=bus_id)
+
+
+def acknowledge(operator: Operator, alarm_id: int, comment: str) -> bool:
+    """Acknowledge an alarm with a comment (audited); False when it was already."""
+    alarm = store.get(alarm_id)
+    if alarm is None:
+        raise UserFacingError(_("no alarm {id}").format(id=alarm_id))
+    with act(operator, Permission.VIEW, "alarm_ack", target=f"{alarm.kind} #{alarm_id}") as a:
+        done = store.acknowledge(alarm_id, operator.name, comment.strip(), time.time())
+        a.detail = comment.strip()
+    return done
+
+
+def alarm_rows(operator: Operator, *, active: bool = False, limit: int = 1000) -> list[dict]:
+    """The alarm list as ``main.py alarms --json`` gives it (keys in the README): the room and
+    the meter as the station shows them, the text in the reader's language. ``active``: not
+    cleared."""
+    require(operator, Permission.VIEW)
+    nodes = {n.id: n for n in campus.nodes()}
+    buses = {b.id: b.name for b in campus.buses()}
+    meters = {m.id: m for m in campus.meters()}
+    accounts = {a.id: a for a in account_store.open_accounts()}
+    out = []
+    for a in store.find_alarms(open_only=active, limit=limit):
+        meter = meters.get(a.meter_id) if a.meter_id is not None else None
+        node_id = meter.node_id if meter is not None else (
+            accounts[a.account_id].node_id if a.account_id in accounts else None)
+        node = nodes.get(node_id) if node_id is not None else None
+        out.append({
+            "id": a.id, "kind": a.kind, "level": a.level,
+            "room": (node.code or node.name) if node is not None else None,
+            "meter": f"{buses.get(meter.bus_id, meter.bus_id)}/{meter.address}"
+            if meter is not None else (buses.get(a.bus_id) if a.bus_id is not None else None),
+            "raised_at": a.t, "cleared_at": a.cleared_at,
+            "acknowledged_by": a.acknowledged_by, "text": alarm_text(a),
+        })
+    return out
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,8 @@ log = logging.getLogger("voltkeeper.outbox")
 #: Token refusals that no retry will cure.
 FATAL = {TokenStatus.BAD_MAC, TokenStatus.FOREIGN, TokenStatus.BAD_FORMAT,
          TokenStatus.UNKNOWN_KEY, TokenStatus.BAD_AMOUNT}
+#: How a failure the meter's token check gave begins (a replayed, foreign or bad token).
+TOKEN_REFUSED = "meter refused the token"
 CONTROL_EXPECT = {"trip": "forced_trip", "close": "auto", "keep_power_on": "keep_power",
                   "keep_power_off": "auto"}
 
@@ -99,7 +101,11 @@ class OutboxDelivery:
             state, error = "pending", str(exc)
         with database.atomic():  # the state and its alarm together, or neither
             store.set_outbox_state(item.id, state, error, attempt=True)
-            if state == "failed":
+            if state == "failed" and error.startswith(TOKEN_REFUSED):
+                raise_alarm("token_refused", 2, {"meter": item.meter_id, "error": error,
+                                                 "outbox": item.id},
+                            meter_id=item.meter_id, once=False)
+            elif state == "failed":
                 raise_alarm("command_failed", 2, {"action": item.action,
                                                   "meter": item.meter_id, "error": error,
                                                   "outbox": item.id},
@@ -162,5 +168,5 @@ class OutboxDelivery:
             return "applied", ""
         status = TokenStatus(int(back["token_status"]))
         if status in FATAL:
-            return "failed", f"meter refused the token: {status.name}"
+            return "failed", f"{TOKEN_REFUSED}: {status.name}"
         return "pending", f"meter reports {status.name}"

@@ -41,9 +41,10 @@ from pathlib import Path
 
 import peewee
 
-from app.core.alarms import raise_alarm
+from app.core.alarms import clear_alarm, raise_alarm
 from app.core.live import BusLive, LiveBatch, MeterLive
-from app.storage import busy, readings, unsent
+from app.storage import alarms as alarm_store
+from app.storage import busy, campus, readings, unsent
 from app.storage.capabilities import WorkerRow
 from app.storage.db import database_path
 from app.storage.readings import BusOutcome, PollOutcome
@@ -84,6 +85,10 @@ class WriterStatus:
     since: float | None
     error: str
     spilled_files: int = 0
+
+
+def _bus_name(bus_id: int) -> str:
+    return next((b.name for b in campus.buses() if b.id == bus_id), str(bus_id))
 
 
 def live_from_outcome(o: PollOutcome) -> MeterLive:
@@ -171,6 +176,8 @@ class StorageWriter:
         self._db_path: Path | None = None
         self._flush_failed = False  # the last flush could not write
         self._in_flight = 0  # held outcomes being written now (taken out of ``_held``)
+        self._offline: set[int] | None = None  # meters with an open meter_offline alarm
+        self._down: set[int] | None = None  # buses with an open bus_down alarm
         self._alarm_checked: dict[tuple[str, int], float] = {}
         self.batches_written = 0
         self.outcomes_written = 0
@@ -383,6 +390,7 @@ class StorageWriter:
         self.batches_written += 1
         self.outcomes_written += len(written)
         self._alarms(written)
+        self._state_alarms(written, list(batch.buses.values()))
         live = LiveBatch([live_from_outcome(o) for o in written],
                          [bus_live(b) for b in batch.buses.values()])
         for listener in list(self._listeners):
@@ -454,6 +462,40 @@ class StorageWriter:
                                          {"meter": o.meter_id, "points": detail})
             except Exception:  # an alarm that cannot be raised must not lose the readings
                 log.exception("could not raise an alarm for meter %s", o.meter_id)
+
+    def _state_alarms(self, outcomes: list[PollOutcome], buses: list[BusOutcome]) -> None:
+        """``meter_offline`` while a meter does not answer (not one per meter when its bus is
+        down: the bus's ``bus_down`` says it), ``bus_down`` while a bus's port or gateway
+        fails; each cleared when the condition is over. Asked of the database once, then kept
+        in memory."""
+        try:
+            if self._offline is None or self._down is None:
+                self._offline = alarm_store.open_subjects("meter_offline")
+                self._down = alarm_store.open_subjects("bus_down")
+            for o in outcomes:
+                if not o.online_changed:
+                    continue
+                if not o.online:
+                    why = next((d for k, d in o.events if k == "offline"), o.error)
+                    if o.meter_id not in self._offline and "its bus is down" not in why:
+                        raise_alarm("meter_offline", 2, {"meter": o.meter_id, "why": why},
+                                    meter_id=o.meter_id)
+                        self._offline.add(o.meter_id)
+                elif o.meter_id in self._offline:
+                    clear_alarm("meter_offline", meter_id=o.meter_id)
+                    self._offline.discard(o.meter_id)
+            for b in buses:
+                if b.state == "down" and b.bus_id not in self._down:
+                    raise_alarm("bus_down", 3, {"bus": _bus_name(b.bus_id), "error": b.error},
+                                bus_id=b.bus_id)
+                    self._down.add(b.bus_id)
+                elif b.state == "polling" and b.bus_id in self._down:
+                    clear_alarm("bus_down", bus_id=b.bus_id)
+                    self._down.discard(b.bus_id)
+        except Exception as exc:  # an alarm that cannot be written must not lose readings
+            self._offline = self._down = None  # asked again next time
+            if not busy.unwritable(exc):
+                log.exception("could not raise or clear a meter's or bus's alarm")
 
     def _alarm_once(self, kind: str, meter_id: int, params: dict[str, object]) -> None:
         key = (kind, meter_id)

@@ -64,7 +64,17 @@ def _v5(db: SqliteDatabase) -> None:
         db.execute_sql("ALTER TABLE outbox ADD COLUMN mac VARCHAR(255) NOT NULL DEFAULT ''")
 
 
-STEPS: list[Callable[[SqliteDatabase], None]] = [_v1, _v2, _v3, _v4, _v5]
+def _v6(db: SqliteDatabase) -> None:
+    """Alarms of a bus (bus_down), and acknowledging an alarm with a comment."""
+    columns = {c.name for c in db.get_columns("alarm")}
+    for name, sql in (("bus_id", "INTEGER REFERENCES bus (id) ON DELETE CASCADE"),
+                      ("acknowledged_by", "VARCHAR(255)"), ("acknowledged_at", "REAL"),
+                      ("ack_comment", "TEXT NOT NULL DEFAULT ''")):
+        if name not in columns:
+            db.execute_sql(f"ALTER TABLE alarm ADD COLUMN {name} {sql}")
+
+
+STEPS: list[Callable[[SqliteDatabase], None]] = [_v1, _v2, _v3, _v4, _v5, _v6]
 SCHEMA_VERSION = len(STEPS)
 #: The schema version this process found before it upgraded the database it opened last
 #: (None: it needed no upgrade). Known to this process only.

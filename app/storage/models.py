@@ -322,6 +322,10 @@ class Alarm(BaseModel):
     message = TextField()
     data = TextField(default="")
     cleared_at = FloatField(null=True)
+    bus = ForeignKeyField(Bus, null=True, on_delete="CASCADE")  # a bus's own alarm (bus_down)
+    acknowledged_by = CharField(null=True)
+    acknowledged_at = FloatField(null=True)
+    ack_comment = TextField(default="")
 
 
 LEDGER_MODELS = [Account, BookAccount, LedgerTxn, LedgerEntry, Tariff, Counter,

@@ -127,3 +127,28 @@ def test_who_may_trip_what(station):
     missing = _run(["control", "--db", str(db), "--room", "9-999", "--action", "trip",
                     "--operator", "admin", "--reason", "x"], env)
     assert missing.returncode == 1 and "no room" in missing.stderr
+
+
+def test_a_silent_meter_is_an_alarm_an_operator_acknowledges(station):
+    db, env = station
+
+    def active():
+        out = _run(["alarms", "--db", str(db), "--active", "--json"], env)
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout)
+
+    assert _wait(lambda: any(a["kind"] == "meter_offline" for a in active()))
+    [alarm] = [a for a in active() if a["kind"] == "meter_offline"]
+    assert set(alarm) == {"id", "kind", "level", "room", "meter", "raised_at", "cleared_at",
+                          "acknowledged_by", "text"}
+    assert alarm["meter"] == "B01/2" and alarm["room"] and alarm["cleared_at"] is None
+    ack = _run(["alarms", "--db", str(db), "ack", "--id", str(alarm["id"]), "--comment",
+                "已派人检查接线", "--operator", "maintenance"], env)
+    assert ack.returncode == 0, ack.stderr
+    [after] = [a for a in active() if a["id"] == alarm["id"]]
+    assert after["acknowledged_by"] == "maintenance"
+    again = _run(["alarms", "--db", str(db), "ack", "--id", str(alarm["id"]), "--comment",
+                  "x", "--operator", "maintenance"], env)
+    assert again.returncode == 1
+    text = _run(["alarms", "--db", str(db)], env)
+    assert "meter_offline" in text.stdout and "acknowledged by maintenance" in text.stdout

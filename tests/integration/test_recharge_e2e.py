@@ -101,7 +101,7 @@ def test_foreign_key_token_is_refused_and_alarmed(frozen_campus, tmp_path):
     assert sim.meter(1, 3).snapshot().remaining_money_cents == before.remaining_money_cents
     from app.storage.models import Alarm
 
-    assert Alarm.select().where((Alarm.kind == "command_failed") & (Alarm.meter == mid)).exists()
+    assert Alarm.select().where((Alarm.kind == "token_refused") & (Alarm.meter == mid)).exists()
 
 
 def _raw_insert(db_path, sql: str, params: tuple) -> int:

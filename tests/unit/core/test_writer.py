@@ -15,7 +15,7 @@ from app.drivers.meter_values import MeterValues
 from app.storage import campus, capabilities, readings
 from app.storage.capabilities import CapabilityUpdate
 from app.storage.db import open_database
-from app.storage.readings import PollOutcome
+from app.storage.readings import BusOutcome, PollOutcome
 from tests.helpers import operator
 
 
@@ -209,3 +209,27 @@ def test_a_spill_file_gone_under_the_writer_does_not_stop_it(meters):
         writer.put(_reads(a, 1, 60_000.0))
         writer.flush()  # never raises: what can be stored is
     assert writer.unsent() == 0 and readings.baselines()[a][1] == 60_000.0
+
+
+def test_a_bus_down_and_a_silent_meter_are_alarmed_and_cleared_when_over(meters):
+    a, b, _c = meters
+    bus = campus.buses()[0].id
+    writer = StorageWriter()
+    silent = PollOutcome(meter_id=a, t=3000.0, ok=False, error_kind="timeout", online=False,
+                         online_changed=True, events=[("offline", "3 failures in a row")])
+    by_bus = PollOutcome(meter_id=b, t=3000.0, ok=False, error_kind="link", online=False,
+                         online_changed=True, events=[("offline", "its bus is down: gone")])
+    writer.put([silent, by_bus], BusOutcome(bus, "down", error="cannot open the gateway"))
+    writer.flush()
+    open_kinds = {(x.kind, x.meter_id) for x in alarm_list(operator("viewer"))}
+    assert open_kinds == {("meter_offline", a), ("bus_down", None)}  # not one per meter
+    writer.put([], BusOutcome(bus, "polling"))
+    writer.flush()
+    assert {x.kind for x in alarm_list(operator("viewer"))} == {"meter_offline"}
+    back = PollOutcome(meter_id=a, t=3001.0, ok=True, online_changed=True,
+                       values=MeterValues(read_at=3001.0, voltage_v=230.0))
+    writer.put([back])
+    writer.flush()
+    assert alarm_list(operator("viewer")) == []
+    assert {x.kind for x in alarm_list(operator("viewer"), open_only=False)} == \
+        {"meter_offline", "bus_down"}

@@ -67,6 +67,7 @@ ACTIONS = (
     ActionSpec("correct", "desk", Permission.CORRECT, lambda: _("&Correct a booking…")),
     ActionSpec("control", "station", (Permission.CONTROL_METER, Permission.CONTROL_BATCH),
                lambda: _("&Control the selection (trip, close, keep power)…"), "Ctrl+K"),
+    ActionSpec("alarms", "station", Permission.VIEW, lambda: _("A&larms…")),
     ActionSpec("tariffs", "station", Permission.SET_TARIFFS, lambda: _("&Tariffs…")),
     ActionSpec("audit", "station", Permission.VIEW_AUDIT, lambda: _("&Audit log…")),
     ActionSpec("manage_operators", "station", Permission.MANAGE_OPERATORS,

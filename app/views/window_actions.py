@@ -171,6 +171,12 @@ def control(window: MainWindow, node_id: int | None = None) -> None:
     _show(window, "control", lambda: ControlDialog(window.ctx, node, window))
 
 
+def alarms(window: MainWindow) -> None:
+    from app.views.alarm_view import AlarmView
+
+    _show(window, "alarms", lambda: AlarmView(window.ctx, window))
+
+
 def tariffs(window: MainWindow) -> None:
     from app.views.tariff_dialog import TariffDialog
 

@@ -9,7 +9,9 @@ dead bus cannot stall anything else.
   next good read. An offline meter is re-probed once (no retry) when its back-off expires
   (10 s doubling to 5 min), so it costs its bus one timeout now and then, not every cycle.
 * A control command jumps the queue: it runs before the next meter's poll, not after the
-  cycle, and is confirmed by reading the meter back.
+  cycle, and is confirmed by reading the meter back. So does the outbox (queued by another
+  process): the bus looks at it between meters and between cycles, every half second, and
+  delivers to every meter of the bus that has something waiting.
 * A bus whose port or gateway fails retries with back-off and reports ``down`` (no meter
   answers through it: ``meters_online`` 0). Once it has failed ``offline_after`` times in a
   row (about 3 s with the back-off), every meter on it is marked offline, as a meter is after
@@ -59,6 +61,8 @@ PROBE_BACKOFF_START_S = 10.0
 PROBE_BACKOFF_MAX_S = 300.0
 LINK_BACKOFF_MAX_S = 60.0
 SLOW_POINTS_EVERY_S = 600.0
+#: How often a bus looks for commands queued since (between meters and between cycles).
+OUTBOX_EVERY_S = 0.5
 #: A bad value from a meter is logged (and kept as an event) at most this often per point.
 BAD_VALUE_LOG_EVERY_S = 3600.0
 #: Booking events that mean another meter may be answering now: learn it from scratch.
@@ -156,6 +160,7 @@ class BusPoller:
         self._link_backoff = 1.0
         self._down_in_row = 0  # link failures since the bus last completed a cycle
         self._outbox_error = ""  # what went wrong delivering the outbox this cycle
+        self._outbox_checked = 0.0  # when the outbox was last read (monotonic)
         self._outbox_traced: set[int] = set()  # items whose failure was logged in full
 
     # -- commands ------------------------------------------------------------------------------
@@ -362,8 +367,10 @@ class BusPoller:
         started = time.perf_counter()
         self._outbox_error = ""
         pending = self._pending_outbox()
+        self._outbox_checked = time.monotonic()
         for slot in self.slots:
             self._run_commands()
+            self.deliver_due()
             if not slot.online and self.clock() < slot.next_probe_at:
                 continue
             if slot.online and slot.seen and pending.get(slot.meter.id):
@@ -374,6 +381,20 @@ class BusPoller:
         self.cycles += 1
         self.sink([], self.bus_outcome("polling", self._outbox_error))
         return self.last_cycle_s
+
+    def deliver_due(self, force: bool = False) -> None:
+        """Deliver what was queued since the outbox was last read, to every meter of the bus
+        that answers, now: a trip queued at the desk does not wait for its meter's turn in the
+        cycle, nor for the next cycle. Reads the outbox at most every ``OUTBOX_EVERY_S``."""
+        if self.outbox is None or self.link is None or not self.link.is_open:
+            return
+        if not force and time.monotonic() - self._outbox_checked < OUTBOX_EVERY_S:
+            return
+        self._outbox_checked = time.monotonic()
+        for meter_id, items in self._pending_outbox().items():
+            slot = self._by_id.get(meter_id)
+            if slot is not None and slot.online and slot.seen:
+                self._deliver(slot, items)
 
     def _pending_outbox(self) -> dict:
         if self.outbox is None:
@@ -478,14 +499,23 @@ class BusPoller:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
-                try:  # wake at once for a command
-                    cmd = self.commands.get(timeout=min(remaining, 0.5))
+                try:  # wake at once for a command, and now and then for the outbox
+                    cmd = self.commands.get(timeout=min(remaining, OUTBOX_EVERY_S))
                 except queue.Empty:
+                    self._deliver_between_cycles()
                     continue
                 self._run_commands(first=cmd)  # failures are reported on each command
         if self.link is not None:
             self.link.close()
         self._fail_commands("reading service stopped")
+
+    def _deliver_between_cycles(self) -> None:
+        try:
+            self.deliver_due()
+        except LinkDown as exc:  # the next cycle finds the bus down and says so
+            log.warning("bus %s: delivering between cycles: %s", self.bus.name, exc)
+            if self.link is not None:
+                self.link.close()
 
     def _fail_commands(self, why: str) -> None:
         while True:

@@ -1,5 +1,8 @@
 """The simulated campus: buses of meters, their faults, and what each request gets back.
 
+The faults' ``load=W:PF`` appliances (:mod:`app.simulator.faults`) are plugged into their meters
+when the campus is made and whenever :meth:`SimCampus.set_faults` changes the SPEC.
+
 Transport-free: the servers in :mod:`app.simulator.server` hand every request here as
 (bus, unit, PDU) and put the answer on the wire. One lock guards every meter; the server loop
 holds it while a request is served, and tests reading a meter's state from another thread take
@@ -58,6 +61,14 @@ class SimCampus:
                     self.profile, bus, unit, seed=seed, meters_per_bus=meters, start=start,
                     keys_by_version=keys, clock=self.clock.now, lock=self.lock,
                     random_heaters=random_heaters)
+        self._plug_appliances()
+
+    def _plug_appliances(self) -> None:
+        """Give every meter the ``load=`` appliance the faults name for it (none if none)."""
+        for bus, meters in self._buses.items():
+            for unit, meter in meters.items():
+                appliance = self.faults.effects(bus, unit).appliance
+                meter.set_appliance(*(appliance or (0.0, 1.0)))
 
     @property
     def bus_numbers(self) -> list[int]:
@@ -73,10 +84,14 @@ class SimCampus:
             raise KeyError(f"no simulated meter at bus {bus} unit {unit}") from None
 
     def set_faults(self, spec: str) -> None:
-        """Change the faults at run time. A bad SPEC raises FaultSpecError, changing nothing."""
+        """Change the faults at run time. A bad SPEC raises FaultSpecError, changing nothing.
+
+        The ``load=`` appliances switch to the new SPEC's now: one it no longer names is
+        switched off, a new one on (each meter's time up to now is lived with the old ones)."""
         plan = FaultPlan(spec, self.seed)
         with self.lock:
             self.faults = plan
+            self._plug_appliances()
 
     def transact(self, bus: int, unit: int, pdu: bytes) -> Reply | None:
         """Serve one request; ``None`` when the bus stays silent.

@@ -1,5 +1,5 @@
 """Faults a bus can suffer, from ``--faults SPEC``: lost requests, corrupt replies, slow and dead
-meters.
+meters, and appliances in a room that make a meter trip itself.
 
 Grammar (whitespace around parts is ignored)::
 
@@ -10,18 +10,34 @@ Grammar (whitespace around parts is ignored)::
            | "crc=" P           spoil the reply's CRC (Modbus-TCP: send a garbled frame)
            | "slow=" MS ["@" P] delay the reply by MS milliseconds (probability P, default 1)
            | "offline" ["=" 0|1]  never answer (``offline=0`` brings a meter back)
+           | "load=" W [":" PF]   an appliance of W watts (0..20000; 0: none) at power factor PF
+                                (above 0, up to 1; default 1: resistive) on the meter
 
 ``2:drop=0.1;2.7:offline;*:slow=40@0.5`` drops a tenth of bus 2's requests, silences meter 7 on
 bus 2 and slows half of all replies by 40 ms. A later rule overrides an earlier one for the same
 effect. A bad SPEC raises :class:`FaultSpecError` naming the bad part.
+
+``load`` is not a fault of the line but of the room: ``1.3:load=2000:1.0`` plugs a 2 kW heater
+into meter 3 of bus 1 from the start, drawn on top of the room's own demand (the meter's current
+and power factor show the mix). The simulated meter then does what the real one does with it
+(:mod:`app.simulator.meter`): a resistive appliance larger than its malicious-load step trips it
+with the malicious-load reason, and one that takes the room over its power limit trips it with
+the over-limit reason; keep-power blocks both. ``1.3:load=900:0.7`` is a motor (a fan, a
+compressor) that trips neither while under the limit. Changing the faults at run time
+(:meth:`app.simulator.campus.SimCampus.set_faults`) switches the appliances to the new SPEC's
+(``load=0`` switches one off). The colon inside ``load=W:PF`` is not the rule's colon: only the
+first colon of a rule separates its target, so ``1.3:load=2000:1,slow=40`` is one rule.
 """
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass, field, replace
 
-EFFECTS = ("drop", "crc", "slow", "offline")
+EFFECTS = ("drop", "crc", "slow", "offline", "load")
+#: Largest appliance ``load=`` takes, in W (a single-phase meter's 60 A at 230 V is ~14 kW).
+MAX_LOAD_W = 20_000.0
 
 
 class FaultSpecError(ValueError):
@@ -37,10 +53,19 @@ class Effects:
     slow_ms: float = 0.0
     slow_p: float = 1.0
     offline: bool = False
+    #: An appliance in the room (``load=W:PF``): watts (0: none) and its power factor.
+    load_w: float = 0.0
+    load_pf: float = 1.0
 
     @property
     def any(self) -> bool:
+        """Whether the line misbehaves for this meter (an appliance is not a line fault)."""
         return bool(self.drop or self.crc or self.slow_ms or self.offline)
+
+    @property
+    def appliance(self) -> tuple[float, float] | None:
+        """The ``load=`` appliance as (watts, power factor), or None."""
+        return (self.load_w, self.load_pf) if self.load_w > 0 else None
 
 
 @dataclass(frozen=True)
@@ -101,7 +126,34 @@ def _effect(rule: str, text: str) -> dict[str, object]:
         if not 0 <= ms <= 60_000:
             raise FaultSpecError(f"--faults rule {rule!r}: slow={ms_text} is not 0..60000 ms")
         return {"slow_ms": ms, "slow_p": _probability(rule, p_text) if at else 1.0}
+    if name == "load":
+        return _load(rule, value)
     return {name: _probability(rule, value)}
+
+
+def _finite(text: str) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _load(rule: str, value: str) -> dict[str, object]:
+    """``load=W[:PF]``: watts 0..MAX_LOAD_W, power factor above 0 and at most 1 (default 1)."""
+    w_text, colon, pf_text = (s.strip() for s in value.partition(":"))
+    watts = _finite(w_text)
+    if watts is None or not 0 <= watts <= MAX_LOAD_W:
+        raise FaultSpecError(f"--faults rule {rule!r}: load={w_text!r} is not a power of "
+                             f"0..{MAX_LOAD_W:.0f} W")
+    pf = 1.0
+    if colon:
+        pf_value = _finite(pf_text)
+        if pf_value is None or not 0 < pf_value <= 1:
+            raise FaultSpecError(f"--faults rule {rule!r}: load power factor {pf_text!r} is not "
+                                 "a number above 0 and at most 1")
+        pf = pf_value
+    return {"load_w": watts, "load_pf": pf}
 
 
 def parse_faults(spec: str) -> tuple[Rule, ...]:

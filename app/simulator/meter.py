@@ -10,6 +10,33 @@ yuan/kWh) and the arithmetic can be checked to the last micro-yuan.
 The relay opens at zero balance, on a power-limit breach and on a resistive ("malicious") load,
 restores itself after a delay a limited number of times, and obeys the station's controls.
 
+What the room draws (:meth:`SimMeter.demand`) is its own appliances (:func:`curves.base_load`),
+now and then a hidden heater in a dorm in the evening, an appliance a test plugs in
+(:meth:`SimMeter.plug_in`) and the ``--faults`` appliance (``load=W:PF``,
+:meth:`SimMeter.set_appliance`), combined into one active power and one power factor, so the
+current and power factor the meter reports show the mix.
+
+The meter's own protection, as the real Acrel meter does it (the profile's points):
+
+* **Power limit** (``power_limit``, 0481H, W; 0 = no limit; enforced while ``load_control``,
+  0480H, is 1, the factory setting): when the active power the room draws is above the limit
+  (the load is constant within a minute, so a breach lasts at least until the minute ends) the
+  relay opens with ``trip_reason`` 2 (over the limit) and the status word's over-limit bit.
+* **Malicious load** (``malicious_detection``, 1013H, 1 on / 0 off; ``malicious_step``, 0482H,
+  W; ``malicious_pf``, 0483H, x0.001, factory 0.950): an appliance switched on (a step in the
+  room's demand above its own appliances) of more than the step at a power factor of at least
+  the threshold, an immersion heater or a hot plate, opens the relay with ``trip_reason`` 3.
+  A motor (power factor 0.7, say) is no malicious load, whatever its power.
+  The malicious rule is looked at first: a 3 kW heater is reported as malicious.
+* Either trip counts in ``overlimit_trips`` (0222H) and restores itself after
+  ``restore_delay_min`` (0486H high byte, factory 1 minute); an appliance still on trips it
+  again at once. The trip that reaches ``restore_count`` (0485H) leaves it open with
+  ``trip_reason`` 5 (lock-out) until the station closes it (control_mode auto), which clears
+  the count.
+* Keep-power (control_mode ``keep_power``) blocks both self-trips (and the arrears trip), and a
+  forced trip (``forced_trip``) holds the relay open whatever the load. ``control_mode`` stays
+  as the station wrote it through a self-trip (``auto``): the reason is in ``trip_reason``.
+
 What a real meter keeps through a power cut (money, energy, purchase count, relay state and
 why, control mode, settings, breach count) is :meth:`SimMeter.memory`, which
 :meth:`SimMeter.restore` takes back: ``--state`` (:mod:`app.simulator.state`) saves it.
@@ -108,6 +135,9 @@ class SimMeter:
         self.overlimit_trips = 0
         self.restore_at: float | None = None
         self._plugged: Load | None = None
+        #: The ``--faults`` appliance (``load=W:PF``): not memory, it comes from the SPEC.
+        self._appliance: Load | None = None
+        self._loads_version = 0
         self._extra: dict[str, Value] = {}
         self._t = float(start)
         self._version = 0
@@ -159,7 +189,7 @@ class SimMeter:
         with self.lock:
             self.sync()
             self._plugged = Load(float(watts), float(pf))
-            self._demand_key = None
+            self._loads_changed()
             self._settle(self._t)
             self._version += 1
 
@@ -167,8 +197,30 @@ class SimMeter:
         with self.lock:
             self.sync()
             self._plugged = None
-            self._demand_key = None
+            self._loads_changed()
             self._version += 1
+
+    def set_appliance(self, watts: float, pf: float = 1.0) -> None:
+        """The ``--faults`` ``load=W:PF`` appliance switches on (``watts`` 0: off), on top of the
+        room's demand and of a :meth:`plug_in` appliance; the meter reacts at once."""
+        load = Load(float(watts), float(pf)) if watts > 0 else None
+        with self.lock:
+            if load == self._appliance:
+                return
+            self.sync()
+            self._appliance = load
+            self._loads_changed()
+            self._settle(self._t)
+            self._version += 1
+
+    @property
+    def appliance(self) -> Load | None:
+        """The ``--faults`` appliance, if any."""
+        return self._appliance
+
+    def _loads_changed(self) -> None:
+        self._loads_version += 1
+        self._demand_key = None
 
     def set_money(self, cents: int) -> None:
         """Test and demo hook: set the balance (to run a meter nearly dry, say)."""
@@ -182,7 +234,7 @@ class SimMeter:
     def demand(self, t: float | None = None) -> tuple[float, float, list[Load]]:
         """What the room draws at ``t`` if the relay is closed: watts, power factor, loads."""
         t = self._t if t is None else t
-        key = (int(t // 60), id(self._plugged))
+        key = (int(t // 60), self._loads_version)
         if key != self._demand_key:
             loads = [curves.base_load(self.seed, self._key, self.shop, self.room, t)]
             if self._random_heaters:
@@ -191,6 +243,8 @@ class SimMeter:
                     loads.append(heater)
             if self._plugged is not None:
                 loads.append(self._plugged)
+            if self._appliance is not None:
+                loads.append(self._appliance)
             self._demand = (*curves.combine(loads), loads)
             self._demand_key = key
         return self._demand
@@ -249,13 +303,18 @@ class SimMeter:
             self.trip_reason = TripReason.ARREARS
             return
         watts, _pf, loads = self.demand(t)
-        s = self.settings
-        if s.malicious_detection and any(
-                load.pf * 1000 >= s.malicious_pf_milli and load.watts >= s.malicious_step_w
-                for load in loads[1:]):
+        if self._malicious(loads[1:]):
             self._breach(t, TripReason.MALICIOUS)
-        elif s.load_control and s.power_limit_w > 0 and watts > s.power_limit_w:
+        elif self.settings.load_control and 0 < self.settings.power_limit_w < watts:
             self._breach(t, TripReason.OVER_LIMIT)
+
+    def _malicious(self, steps: list[Load]) -> bool:
+        """Whether one of the appliances switched on above the room's own demand is a malicious
+        load: more than the step, at a power factor of at least the threshold."""
+        s = self.settings
+        return bool(s.malicious_detection) and any(
+            round(load.pf * 1000) >= s.malicious_pf_milli and load.watts > s.malicious_step_w
+            for load in steps)
 
     def _breach(self, t: float, reason: TripReason) -> None:
         self.overlimit_trips += 1
@@ -356,7 +415,7 @@ class SimMeter:
             self._extra = dict(m["extra"])
             plugged = m["plugged"]
             self._plugged = None if plugged is None else Load(*plugged)
-            self._demand_key = None
+            self._loads_changed()
             self._t = max(self._t, float(now))
             self._settle(self._t)
             self._version += 1

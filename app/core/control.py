@@ -40,6 +40,9 @@ ACTION_TEXT = {"trip": N_("trip"), "close": N_("close"), "keep_power_on": N_("ke
 DEFAULT_WAIT_S = 60.0
 #: How often the commands' states are looked at while waiting.
 FOLLOW_EVERY_S = 0.3
+#: After withdrawing, how long a command a bus was sending at that moment may take to be
+#: confirmed (one write and one read-back, with room): it is then reported as it ended.
+WITHDRAW_GRACE_S = 0.6
 
 
 @dataclass(frozen=True)
@@ -179,6 +182,8 @@ def _follow(items: dict[int, ControlTarget], wait_s: float, progress: Progress |
     withdrawn = command_store.withdraw([i for i, s in shown.items()
                                         if s not in ("confirmed", "failed")],
                                        why or "not confirmed in time")
+    if withdrawn:  # one being sent as it was withdrawn is confirmed by its bus just after
+        time.sleep(WITHDRAW_GRACE_S)
     outcomes = []
     final = {i.id: i for i in command_store.items(list(items))}
     for item_id, target in items.items():

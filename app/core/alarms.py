@@ -45,6 +45,11 @@ TEMPLATES = {
                        "recharge); {tokens} waiting token(s) settled at the station"),
     "bad_profile": N_("meter {meter} (bus {bus}, address {address}) is not polled: its "
                       "profile {file} is refused ({key}: {problem})"),
+    "power_limit": N_("meter {meter} tripped itself over its power limit (drawing {power} "
+                      "W)"),
+    "malicious_load": N_("meter {meter} tripped itself on a malicious load, a resistive step "
+                         "above its threshold (drawing {power} W): an immersion heater or a "
+                         "hot plate?"),
     "meter_offline": N_("meter {meter} does not answer: {why}"),
     "bus_down": N_("bus {bus} is down: {error}"),
     "token_refused": N_("meter {meter} refused a recharge token (outbox {outbox}): {error}"),

@@ -77,6 +77,11 @@ class _PartlyStored(Exception):
         self.rest, self.cause = rest, cause
 
 
+#: The meter's own trips (its ``trip_reason`` codes, as the profiles give them: 5 is the
+#: lock-out after too many restores) and the alarm each raises.
+SELF_TRIPS = {2: "power_limit", 3: "malicious_load", 5: "power_limit"}
+
+
 @dataclass(frozen=True)
 class WriterStatus:
     """What the writer holds that is not stored yet, since when and why ("" when none)."""
@@ -178,6 +183,7 @@ class StorageWriter:
         self._in_flight = 0  # held outcomes being written now (taken out of ``_held``)
         self._offline: set[int] | None = None  # meters with an open meter_offline alarm
         self._down: set[int] | None = None  # buses with an open bus_down alarm
+        self._trip_reasons: dict[int, int] = {}  # each meter's last trip reason seen
         self._alarm_checked: dict[tuple[str, int], float] = {}
         self.batches_written = 0
         self.outcomes_written = 0
@@ -473,6 +479,7 @@ class StorageWriter:
                 self._offline = alarm_store.open_subjects("meter_offline")
                 self._down = alarm_store.open_subjects("bus_down")
             for o in outcomes:
+                self._trip_alarm(o)
                 if not o.online_changed:
                     continue
                 if not o.online:
@@ -496,6 +503,27 @@ class StorageWriter:
             self._offline = self._down = None  # asked again next time
             if not busy.unwritable(exc):
                 log.exception("could not raise or clear a meter's or bus's alarm")
+
+    def _trip_alarm(self, o: PollOutcome) -> None:
+        """The meter tripped itself (its ``trip_reason``: over its power limit, a malicious
+        load, locked out after too many restores): alarmed once per trip, cleared when its
+        relay closes again."""
+        if not o.ok or o.values is None or o.values.trip_reason is None:
+            return
+        reason = o.values.trip_reason
+        before = self._trip_reasons.get(o.meter_id)
+        self._trip_reasons[o.meter_id] = reason
+        if reason == before:
+            return
+        kind = SELF_TRIPS.get(reason)
+        if kind is not None:
+            raise_alarm(kind, 3, {"meter": o.meter_id, "locked_out": reason == 5,
+                                  "power": "-" if o.values.active_power_w is None
+                                  else f"{o.values.active_power_w:.0f}"},
+                        meter_id=o.meter_id, once=False)
+        elif reason == 0 and before in SELF_TRIPS:
+            for kind in set(SELF_TRIPS.values()):
+                clear_alarm(kind, meter_id=o.meter_id)
 
     def _alarm_once(self, kind: str, meter_id: int, params: dict[str, object]) -> None:
         key = (kind, meter_id)

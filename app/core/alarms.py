@@ -50,6 +50,8 @@ TEMPLATES = {
     "malicious_load": N_("meter {meter} tripped itself on a malicious load, a resistive step "
                          "above its threshold (drawing {power} W): an immersion heater or a "
                          "hot plate?"),
+    "low_balance": N_("room {room} (account {account}) has {balance} left: low balance, "
+                      "level {level}"),
     "meter_offline": N_("meter {meter} does not answer: {why}"),
     "bus_down": N_("bus {bus} is down: {error}"),
     "token_refused": N_("meter {meter} refused a recharge token (outbox {outbox}): {error}"),
@@ -85,10 +87,11 @@ def raise_alarm(kind: str, level: int, params: dict[str, object], *,
 
 
 def clear_alarm(kind: str, *, meter_id: int | None = None, bus_id: int | None = None,
-                t: float | None = None) -> int:
-    """The condition is over (the meter answers, the bus polls): its open alarms clear."""
+                account_id: int | None = None, t: float | None = None) -> int:
+    """The condition is over (the meter answers, the bus polls, the balance is back): its open
+    alarms clear."""
     return store.clear_alarms(kind, time.time() if t is None else t, meter_id=meter_id,
-                              bus_id=bus_id)
+                              bus_id=bus_id, account_id=account_id)
 
 
 def acknowledge(operator: Operator, alarm_id: int, comment: str) -> bool:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
-from app.core import commands
+from app.core import commands, low_balance
 from app.core.accounts import settle_meters_without_tokens
 from app.core.alarms import raise_alarm
 from app.core.audit import act
@@ -169,6 +169,8 @@ def bill(now: float | None = None, operator: str = "billing",
             _bill_account(acct, until, tariffs.get(acct.tariff_group, []), operator, report)
         except _NoTariff as exc:
             report.problems.append(str(exc))
+    if account_id is None:
+        report.alarms += low_balance.check()
     return report
 
 

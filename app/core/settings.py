@@ -54,8 +54,15 @@ BACKUP_KEEP = StationOption("backup.keep", int, 30, N_("Backups kept"), 1, 3650)
 BACKUP_DIR = StationOption("backup.dir", str, "",
                            N_("Backup folder (empty: 'backups' beside the database)"))
 
+LOW_BALANCE_1_YUAN = StationOption("alarms.low_balance_1", int, 20,
+                                   N_("Low balance, first warning below (yuan)"), 0, 100_000)
+LOW_BALANCE_2_YUAN = StationOption("alarms.low_balance_2", int, 5,
+                                   N_("Low balance, second warning below (yuan)"), 0, 100_000)
+
 OPTIONS: dict[str, StationOption] = {o.key: o for o in (LOCK_AFTER_MIN, BACKUP_HOUR,
-                                                         BACKUP_KEEP, BACKUP_DIR)}
+                                                         BACKUP_KEEP, BACKUP_DIR,
+                                                         LOW_BALANCE_1_YUAN,
+                                                         LOW_BALANCE_2_YUAN)}
 
 
 def get(option: StationOption[T]) -> T:

@@ -50,13 +50,15 @@ def insert_alarm(t: float, kind: str, level: int, meter_id: int | None,
 
 
 def clear_alarms(kind: str, t: float, *, meter_id: int | None = None,
-                 bus_id: int | None = None) -> int:
+                 bus_id: int | None = None, account_id: int | None = None) -> int:
     """Clear the open alarms of a kind for a meter or a bus (the condition is over)."""
     q = Alarm.update(cleared_at=t).where((Alarm.kind == kind) & Alarm.cleared_at.is_null())
     if meter_id is not None:
         q = q.where(Alarm.meter == meter_id)
     if bus_id is not None:
         q = q.where(Alarm.bus == bus_id)
+    if account_id is not None:
+        q = q.where(Alarm.account == account_id)
     return q.execute()
 
 

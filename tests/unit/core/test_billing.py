@@ -321,3 +321,36 @@ def test_a_correction_reverses_once(db):
         accounts.correct(ADMIN, r.txn_id, "again")
     with pytest.raises(UserFacingError, match="reason"):
         accounts.correct(ADMIN, r.txn_id, " ")
+
+
+def test_low_balance_levels_fire_once_per_crossing_and_rearm_after_a_recharge(db):
+    from app.core import low_balance
+    from app.core.alarms import alarm_list
+
+    room, _meters = _room()
+    _tariff()
+    acct = accounts.open_account(ADMIN, room, mode="station", opening_cents=25_00).account.id
+
+    def spend(cents):
+        ledger.post("consumption", [("prepaid", acct, cents), ("revenue:electricity", None,
+                                                                 -cents)],
+                    operator="billing", account_id=acct)
+
+    def levels(open_only=True):
+        return sorted(int(a.level) for a in alarm_list(ADMIN, kind="low_balance",
+                                                       open_only=open_only))
+
+    assert low_balance.check() == 0 and levels() == []
+    spend(10_00)  # 15.00 left: below 20
+    assert low_balance.check() == 1 and levels() == [1]
+    assert low_balance.check() == 0  # once per crossing, however many runs see it
+    spend(12_00)  # 3.00: below 5
+    assert low_balance.check() == 1 and levels() == [1, 2]
+    spend(3_50)  # -0.50: arrears
+    assert low_balance.check() == 1 and levels() == [1, 2, 3]
+    recharge(operator("cashier", "alice"), acct, 50_00, "cash")  # back above 20: re-armed
+    assert low_balance.check() == 0 and levels() == []
+    spend(40_00)  # 9.50: level 1 again, a new alarm
+    assert low_balance.check() == 1 and levels() == [1]
+    assert len(levels(open_only=False)) == 4
+    assert "1-101" in alarm_list(ADMIN, kind="low_balance")[0].text

@@ -35,39 +35,16 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import re
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-
-def start_simulator(buses: int, meters: int, baud: int) -> tuple[subprocess.Popen, list[str]]:
-    """The simulator on ptys at ``baud`` wire pacing; its output is drained so it never
-    blocks on a full pipe."""
-    cmd = [sys.executable, str(ROOT / "main.py"), "simulate", "--buses", str(buses),
-           "--meters", str(meters), "--transport", "pty", "--wire-baud", str(baud),
-           "--seed", "1", "--speed", "1"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                            cwd=ROOT)
-    urls: list[str] = []
-    assert proc.stdout is not None
-    while len(urls) < buses:
-        line = proc.stdout.readline()
-        if not line:
-            raise SystemExit("the simulator did not start")
-        m = re.search(r"listening on (\S+)", line)
-        if m:
-            urls.append(m.group(1) + f"?baud={baud}")
-    out = proc.stdout
-    threading.Thread(target=lambda: [None for _ in out], daemon=True).start()
-    return proc, urls
+from poll_cycle import start_simulator  # noqa: E402  (the same simulator start: bench/)
 
 
 def limits(profile_name: str, per_bus: dict[str, int], baud: int) -> dict[str, float]:

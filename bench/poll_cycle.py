@@ -20,6 +20,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -39,8 +40,10 @@ def wire_limit(profile_name: str, meters: int, baud: int) -> float:
     return per_meter * meters
 
 
-def start_simulator(buses: int, meters: int, baud: int, faults: str) -> tuple[subprocess.Popen,
-                                                                                list[str]]:
+def start_simulator(buses: int, meters: int, baud: int, faults: str = ""
+                    ) -> tuple[subprocess.Popen, list[str]]:
+    """The simulator on ptys at ``baud`` wire pacing; its output is drained so it never
+    blocks on a full pipe."""
     cmd = [sys.executable, str(ROOT / "main.py"), "simulate", "--buses", str(buses),
            "--meters", str(meters), "--transport", "pty", "--wire-baud", str(baud),
            "--seed", "1", "--speed", "1"]
@@ -57,6 +60,8 @@ def start_simulator(buses: int, meters: int, baud: int, faults: str) -> tuple[su
         m = re.search(r"listening on (\S+)", line)
         if m:
             urls.append(m.group(1) + f"?baud={baud}")
+    out = proc.stdout
+    threading.Thread(target=lambda: [None for _ in out], daemon=True).start()
     return proc, urls
 
 

@@ -122,3 +122,36 @@ class PollingWriter(threading.Thread):
         if self.errors:
             text += f", {len(self.errors)} FAILED ({self.errors[0]})"
         return text
+
+
+# -- the program as a subprocess ---------------------------------------------------------------
+ROOT = Path(__file__).resolve().parent.parent
+MAIN = str(ROOT / "main.py")
+
+
+def run_main(args: list[str], env: dict, timeout: float = 90, **kw):
+    """``python main.py ARGS`` as its users run it; its CompletedProcess (text)."""
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, MAIN, *args], env=env, capture_output=True,
+                          text=True, timeout=timeout, cwd=ROOT, **kw)
+
+
+def status_json(db, env: dict) -> dict:
+    """``main.py status --json`` of ``db``, parsed (it must succeed)."""
+    import json
+
+    out = run_main(["status", "--db", str(db), "--json"], env)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def wait_until(predicate, timeout: float = 30.0, every: float = 0.3) -> bool:
+    """Poll a condition (never a bare sleep as synchronisation)."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(every)
+    return predicate()

@@ -10,35 +10,21 @@ import os
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import free_port_base
+from tests.helpers import free_port_base, run_main, status_json, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 MAIN = str(ROOT / "main.py")
 
 
 def _run(args, env, timeout=90):
-    return subprocess.run([sys.executable, MAIN, *args], env=env, capture_output=True,
-                          text=True, timeout=timeout, cwd=ROOT)
+    return run_main(args, env, timeout)
 
 
-def _status(db, env) -> dict:
-    out = _run(["status", "--db", str(db), "--json"], env)
-    assert out.returncode == 0, out.stderr
-    return json.loads(out.stdout)
-
-
-def _wait(pred, timeout=30.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(0.3)
-    return pred()
+_status, _wait = status_json, wait_until
 
 
 @pytest.fixture
@@ -90,16 +76,17 @@ def test_a_building_trip_is_confirmed_per_meter_and_a_silent_meter_fails(station
     assert [r["meter"] for r in failed] == ["B01/2"]
     assert "offline" in failed[0]["reason"]
     assert all(r["outcome"] == "confirmed" for r in result if r["meter"] != "B01/2")
-    modes = _modes(db, env)
-    assert sorted(room for room, mode in modes.items() if mode == "forced_trip") == \
-        sorted(r["room"] for r in result if r["outcome"] == "confirmed")
+    tripped = sorted(r["room"] for r in result if r["outcome"] == "confirmed")
+    # the next poll of each meter stores what its read-back confirmed
+    assert _wait(lambda: sorted(room for room, mode in _modes(db, env).items()
+                                if mode == "forced_trip") == tripped)
     # the silent meter's trip was withdrawn: closing the rest, it is never tripped
     back = _run(["control", "--db", str(db), "--building", "1号宿舍楼", "--action", "close",
                  "--operator", "admin", "--reason", "检修完毕", "--wait", "15"], env)
     assert back.returncode == 4
     assert "confirmed" in back.stdout and "B01/2" in back.stdout.splitlines()[-1]
-    modes = _modes(db, env)
-    assert {modes[r["room"]] for r in result if r["meter"] != "B01/2"} == {"auto"}
+    assert _wait(lambda: {_modes(db, env)[r["room"]] for r in result
+                          if r["meter"] != "B01/2"} == {"auto"})
     # the silent meter's two commands are withdrawn: never to be sent when it answers again
     with sqlite3.connect(db) as conn:
         states = [s for (s,) in conn.execute(
@@ -120,7 +107,7 @@ def test_who_may_trip_what(station):
                 "--operator", "maintenance", "--reason", "病号保电", "--wait", "15"], env)
     assert one.returncode == 0, one.stdout + one.stderr
     assert "confirmed" in one.stdout
-    assert _modes(db, env)["1-103"] == "keep_power"
+    assert _wait(lambda: _modes(db, env)["1-103"] == "keep_power")
     cashier = _run(["control", "--db", str(db), "--room", "1-103", "--action", "trip",
                     "--operator", "cashier", "--reason", "x", "--wait", "5"], env)
     assert cashier.returncode == 3

@@ -3,40 +3,25 @@ subprocesses on one database; a second serve stands by and says who polls."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from app.storage.backup import check_file
-from tests.helpers import free_port_base, ledger_rows
+from tests.helpers import free_port_base, ledger_rows, run_main, status_json, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 MAIN = str(ROOT / "main.py")
 
 
 def _run(args, env, **kw):
-    return subprocess.run([sys.executable, MAIN, *args], env=env, capture_output=True,
-                          text=True, timeout=60, cwd=ROOT, **kw)
+    return run_main(args, env, 60, **kw)
 
 
-def _status(db, env) -> dict:
-    out = _run(["status", "--db", str(db), "--json"], env)
-    assert out.returncode == 0, out.stderr
-    return json.loads(out.stdout)
-
-
-def _wait(pred, timeout=30.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(0.3)
-    return pred()
+_status, _wait = status_json, wait_until
 
 
 @pytest.fixture

@@ -50,6 +50,9 @@ TEMPLATES = {
     "malicious_load": N_("meter {meter} tripped itself on a malicious load, a resistive step "
                          "above its threshold (drawing {power} W): an immersion heater or a "
                          "hot plate?"),
+    "malicious_load.station": N_("meter {meter}: the station saw a resistive step of {power} "
+                                 "W (power factor {pf}), a malicious load: an immersion heater "
+                                 "or a hot plate?"),
     "low_balance": N_("room {room} (account {account}) has {balance} left: low balance, "
                       "level {level}"),
     "meter_offline": N_("meter {meter} does not answer: {why}"),
@@ -59,7 +62,9 @@ TEMPLATES = {
 
 
 def _render(kind: str, params: dict, translate: bool) -> str:
-    template = TEMPLATES.get(kind)
+    """The alarm's text: its kind's template, or its variant's (``kind.variant``: the same kind
+    said by another source)."""
+    template = TEMPLATES.get(f"{kind}.{params.get('variant')}") or TEMPLATES.get(kind)
     if template is None:
         return params.get("message", kind)
     try:

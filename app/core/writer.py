@@ -43,6 +43,7 @@ import peewee
 
 from app.core.alarms import clear_alarm, raise_alarm
 from app.core.live import BusLive, LiveBatch, MeterLive
+from app.core.load_detector import DetectorSettings, LoadDetector
 from app.storage import alarms as alarm_store
 from app.storage import busy, campus, readings, unsent
 from app.storage.capabilities import WorkerRow
@@ -184,6 +185,7 @@ class StorageWriter:
         self._offline: set[int] | None = None  # meters with an open meter_offline alarm
         self._down: set[int] | None = None  # buses with an open bus_down alarm
         self._trip_reasons: dict[int, int] = {}  # each meter's last trip reason seen
+        self._loads = LoadDetector(DetectorSettings())
         self._alarm_checked: dict[tuple[str, int], float] = {}
         self.batches_written = 0
         self.outcomes_written = 0
@@ -480,6 +482,7 @@ class StorageWriter:
                 self._down = alarm_store.open_subjects("bus_down")
             for o in outcomes:
                 self._trip_alarm(o)
+                self._load_alarm(o)
                 if not o.online_changed:
                     continue
                 if not o.online:
@@ -524,6 +527,24 @@ class StorageWriter:
         elif reason == 0 and before in SELF_TRIPS:
             for kind in set(SELF_TRIPS.values()):
                 clear_alarm(kind, meter_id=o.meter_id)
+
+    def _load_alarm(self, o: PollOutcome) -> None:
+        """The station's own look at a meter's readings (``core/load_detector``): a resistive
+        step above the threshold is a ``malicious_load`` alarm, also on a meter whose own
+        rule is off or lacking. While its relay is open nothing is judged, and the reading
+        after it closes only starts afresh: what was plugged in all along coming back is not
+        an appliance switched on."""
+        if not o.ok or o.values is None:
+            return
+        if o.values.relay_closed is False:
+            self._loads.forget(o.meter_id)
+            return
+        found = self._loads.observe(o.meter_id, o.values)
+        if found is not None:
+            raise_alarm("malicious_load", 3, {"meter": o.meter_id, "variant": "station",
+                                              "power": f"{found.step_w:.0f}",
+                                              "pf": f"{found.step_pf:.2f}"},
+                        meter_id=o.meter_id, once=False)
 
     def _alarm_once(self, kind: str, meter_id: int, params: dict[str, object]) -> None:
         key = (kind, meter_id)

@@ -39,3 +39,30 @@ def test_a_heater_trips_the_meter_and_raises_the_malicious_load_alarm(tmp_path):
         finally:
             service.stop()
             open_database(db).close()
+
+
+def test_the_station_sees_a_heater_a_meter_without_its_own_rule_lets_through(tmp_path):
+    with start_simulator(buses=1, meters=3, transport="tcp", seed=6, speed=60.0,
+                         random_heaters=False) as sim:
+        db = tmp_path / "station.db"
+        create_demo_campus(db, buses=1, meters=3, seed=6, open_accounts=False)
+        point_buses_at(sim.endpoints, poll_interval_s=0.5)
+        meter = sim.meter(1, 3)
+        meter.settings.malicious_detection = 0  # its own rule off (or a meter without one)
+        meter.settings.power_limit_w = 20_000
+        service = ReadingService(role="test", flush_s=0.05, billing_every_s=3600)
+        assert service.start()[0]
+        try:
+            heater = next(m.id for m in campus.meters() if m.address == 3)
+            assert wait_for(lambda: service.pollers and all(
+                p.cycles >= 2 for p in service.pollers.values()), timeout=20)
+            assert not alarm_list(operator("viewer"), kind="malicious_load")
+            sim.set_faults("1.3:load=1500:1.0")  # an immersion heater switched on
+            assert wait_for(lambda: any(a.meter_id == heater for a in alarm_list(
+                operator("viewer"), kind="malicious_load")), timeout=20)
+            [alarm] = alarm_list(operator("viewer"), kind="malicious_load")
+            assert "the station saw a resistive step" in alarm.text
+            assert meter.snapshot().relay_closed  # the meter itself let it through
+        finally:
+            service.stop()
+            open_database(db).close()

@@ -46,10 +46,10 @@ TEMPLATES = {
     "bad_profile": N_("meter {meter} (bus {bus}, address {address}) is not polled: its "
                       "profile {file} is refused ({key}: {problem})"),
     "power_limit": N_("meter {meter} tripped itself over its power limit (drawing {power} "
-                      "W)"),
+                      "W before)"),
     "malicious_load": N_("meter {meter} tripped itself on a malicious load, a resistive step "
-                         "above its threshold (drawing {power} W): an immersion heater or a "
-                         "hot plate?"),
+                         "above its threshold (drawing {power} W before): an immersion heater "
+                         "or a hot plate?"),
     "malicious_load.station": N_("meter {meter}: the station saw a resistive step of {power} "
                                  "W (power factor {pf}), a malicious load: an immersion heater "
                                  "or a hot plate?"),

@@ -185,6 +185,7 @@ class StorageWriter:
         self._offline: set[int] | None = None  # meters with an open meter_offline alarm
         self._down: set[int] | None = None  # buses with an open bus_down alarm
         self._trip_reasons: dict[int, int] = {}  # each meter's last trip reason seen
+        self._drawn: dict[int, float] = {}  # each meter's power at its last closed reading
         self._loads = LoadDetector(DetectorSettings())
         self._alarm_checked: dict[tuple[str, int], float] = {}
         self.batches_written = 0
@@ -515,15 +516,18 @@ class StorageWriter:
             return
         reason = o.values.trip_reason
         before = self._trip_reasons.get(o.meter_id)
+        drawn = self._drawn.get(o.meter_id)  # what it drew before it tripped (now 0 W)
+        if o.values.active_power_w is not None and reason == 0:
+            self._drawn[o.meter_id] = o.values.active_power_w
         self._trip_reasons[o.meter_id] = reason
         if reason == before:
             return
         kind = SELF_TRIPS.get(reason)
         if kind is not None:
+            # once while it is open: a restart that sees the same trip again raises nothing
             raise_alarm(kind, 3, {"meter": o.meter_id, "locked_out": reason == 5,
-                                  "power": "-" if o.values.active_power_w is None
-                                  else f"{o.values.active_power_w:.0f}"},
-                        meter_id=o.meter_id, once=False)
+                                  "power": "-" if drawn is None else f"{drawn:.0f}"},
+                        meter_id=o.meter_id)
         elif reason == 0 and before in SELF_TRIPS:
             for kind in set(SELF_TRIPS.values()):
                 clear_alarm(kind, meter_id=o.meter_id)

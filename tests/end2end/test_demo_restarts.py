@@ -192,7 +192,11 @@ def test_meters_and_books_agree_across_three_restarts(tmp_path: Path) -> None:
             events = _query(demo.db, "SELECT kind, detail FROM meter_event WHERE kind IN "
                                      "('counter_reset', 'energy_jump')")
             assert events == [], events
-            alarms = _query(demo.db, "SELECT kind, message FROM alarm")
+            # nothing that says the meters and the books disagree (the demo's heaters may trip
+            # a meter over its limit, and a room may run low: those are the demo's life)
+            alarms = _query(demo.db, "SELECT kind, message FROM alarm WHERE kind IN "
+                                     "('reconciliation', 'forged_command', 'token_refused', "
+                                     "'command_failed', 'readings_unsent', 'bad_reading')")
             assert alarms == [], alarms
             # something for the next restart to keep: money on another meter
             demo.recharge(LATE, "5.00")

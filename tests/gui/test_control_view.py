@@ -25,6 +25,17 @@ def _answer_yes(holder: list) -> None:
     holder.append(timer)
 
 
+def _send(dialog, action: str, reason: str) -> list:
+    """Send ``action`` with ``reason``, answering the batch's question Yes; what it asked."""
+    dialog.reason.setText(reason)
+    dialog.action.setCurrentIndex(dialog.action.findData(action))
+    asked: list = []
+    _answer_yes(asked)
+    dialog.send()
+    asked[0].stop()
+    return asked
+
+
 def _floor_dialog(window):
     ctx = window.ctx
     rooms = [n for n in ctx.index.meters_of if n in ctx.index.nodes]
@@ -45,12 +56,7 @@ def test_a_floor_trip_shows_each_meter_confirmed(qtbot, live_campus, open_window
     assert dialog.table.rowCount() == len(rooms) and "5 meters in 5 rooms" in dialog.scope.text()
     dialog.send()  # no reason yet: refused, nothing sent
     assert "reason" in dialog.message.text() and dialog.job is None
-    dialog.reason.setText("消防检查")
-    dialog.action.setCurrentIndex(dialog.action.findData("trip"))
-    asked: list = []
-    _answer_yes(asked)
-    dialog.send()
-    asked[0].stop()
+    asked = _send(dialog, "trip", "消防检查")
     assert any("5 meters in 5 rooms" in str(a) for a in asked[1:])
     qtbot.waitUntil(lambda: dialog.outcomes is not None, timeout=30_000)
     assert [o.outcome for o in dialog.outcomes] == ["confirmed"] * 5
@@ -68,12 +74,7 @@ def test_cancel_withdraws_what_a_silent_meter_did_not_get(qtbot, live_campus, op
                                 for m in ctx.index.meters), timeout=20_000)
     sim.set_faults("1.3:offline")
     dialog, _rooms = _floor_dialog(window)
-    dialog.reason.setText("test")
-    dialog.action.setCurrentIndex(dialog.action.findData("close"))
-    asked: list = []
-    _answer_yes(asked)
-    dialog.send()
-    asked[0].stop()
+    _send(dialog, "close", "test")
     qtbot.waitUntil(lambda: sum(dialog.table.item(r, 2).text() == "confirmed"
                                 for r in range(5)) == 4, timeout=30_000)
     dialog.cancel_or_close()

@@ -55,7 +55,7 @@ def alarms_command(args: argparse.Namespace) -> int:
         return 0
     for r in rows:
         state = _("cleared {t}").format(t=_when(r["cleared_at"])) if r["cleared_at"] \
-            else _("active")
+            else _("not cleared")
         ack = _(", acknowledged by {name}").format(name=r["acknowledged_by"]) \
             if r["acknowledged_by"] else ""
         print(f"#{r['id']:<5} L{r['level']} {_when(r['raised_at'])}  {r['room'] or '-':<8} "

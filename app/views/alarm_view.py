@@ -104,7 +104,7 @@ class AlarmView(QDialog):
                       and r["level"] >= level]
         self.table.setRowCount(len(self.shown))
         for row, r in enumerate(self.shown):
-            state = _("cleared") if r["cleared_at"] else _("active")
+            state = _("cleared") if r["cleared_at"] else _("not cleared")
             cells = (str(r["id"]), time.strftime("%Y-%m-%d %H:%M:%S",
                                                  time.localtime(r["raised_at"])),
                      str(r["level"]), r["room"] or "", r["meter"] or "", r["text"], state,

@@ -81,7 +81,8 @@ class ControlDialog(QDialog):
         self.send_button = QPushButton(_("Send"))
         self.send_button.setDefault(True)
         self.buttons.addButton(self.send_button, QDialogButtonBox.ButtonRole.AcceptRole)
-        self.cancel_button = self.buttons.addButton(QDialogButtonBox.StandardButton.Close)
+        self.cancel_button = self.buttons.addButton(_("Close"),
+                                                    QDialogButtonBox.ButtonRole.RejectRole)
         self.send_button.clicked.connect(self.send)
         self.cancel_button.clicked.connect(self.cancel_or_close)
         layout = QVBoxLayout(self)

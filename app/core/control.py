@@ -73,12 +73,21 @@ def targets(*, room: str | None = None, building: str | None = None,
             group: str | None = None, node_ids: list[int] | None = None) -> list[ControlTarget]:
     """The enabled meters a selection names: a room (its number), a building or any node of the
     tree by its name or code as the tree shows it (every room under it), the rooms of a tariff
-    group's open accounts, or hand-picked nodes. Refuses a name that names nothing."""
+    group's open accounts, or hand-picked nodes (each with every room under it). Refuses a
+    name that names nothing."""
     nodes = {n.id: n for n in campus.nodes()}
     children: dict[int | None, list[int]] = {}
     for n in nodes.values():
         children.setdefault(n.parent_id, []).append(n.id)
     chosen: set[int] = set()
+
+    def with_everything_under(roots: list[int]) -> None:
+        stack = list(roots)
+        while stack:
+            nid = stack.pop()
+            chosen.add(nid)
+            stack.extend(children.get(nid, ()))
+
     if room is not None:
         found = [n.id for n in nodes.values() if n.code == room.strip()
                  and n.kind in ("room", "shop")]
@@ -91,11 +100,7 @@ def targets(*, room: str | None = None, building: str | None = None,
         if not roots:
             raise UserFacingError(_("no building or part of the campus named {name!r}")
                                   .format(name=building))
-        stack = list(roots)
-        while stack:
-            nid = stack.pop()
-            chosen.add(nid)
-            stack.extend(children.get(nid, ()))
+        with_everything_under(roots)
     if group is not None:
         found = [a.node_id for a in account_store.open_accounts()
                  if a.tariff_group == group.strip()]
@@ -104,7 +109,7 @@ def targets(*, room: str | None = None, building: str | None = None,
                                   .format(group=group))
         chosen.update(found)
     if node_ids is not None:
-        chosen.update(node_ids)
+        with_everything_under(node_ids)
     buses = {b.id: b.name for b in campus.buses()}
     out = [ControlTarget(m.id, f"{buses.get(m.bus_id, m.bus_id)}/{m.address}",
                          _node_name(nodes[m.node_id]) if m.node_id in nodes else "-", m.node_id)
@@ -158,7 +163,7 @@ def _follow(items: dict[int, ControlTarget], wait_s: float, progress: Progress |
     deadline = time.monotonic() + wait_s
     cancelled = False
     while True:
-        states = {i.id: i for i in command_store.items(list(items))}
+        states = {i.id: i for i in account_store.outbox_items_with_ids(list(items))}
         done = 0
         for item_id, target in items.items():
             item = states.get(item_id)
@@ -185,15 +190,18 @@ def _follow(items: dict[int, ControlTarget], wait_s: float, progress: Progress |
     if withdrawn:  # one being sent as it was withdrawn is confirmed by its bus just after
         time.sleep(WITHDRAW_GRACE_S)
     outcomes = []
-    final = {i.id: i for i in command_store.items(list(items))}
+    final = {i.id: i for i in account_store.outbox_items_with_ids(list(items))}
+    states = {item_id: _outcome(final.get(item_id)) for item_id in items}
+    # failed on its own (its reason is its row's), or not confirmed in time (the station's)
+    own = {i for i, state in states.items() if state == "failed" and i not in withdrawn}
+    unconfirmed = [t for i, t in items.items() if states[i] != "confirmed" and i not in own]
+    reasons = {} if why or not unconfirmed else _unconfirmed_reasons(unconfirmed, wait_s)
     for item_id, target in items.items():
-        item = final.get(item_id)
-        state = _outcome(item)
+        item, state = final.get(item_id), states[item_id]
         if state == "confirmed":
             outcomes.append(ControlOutcome(target.room, target.meter, "confirmed"))
             continue
-        reason = _reason(item) if state == "failed" and item_id not in withdrawn else (
-            why or _unconfirmed_reason(target, wait_s))
+        reason = _reason(item) if item_id in own else (why or reasons[target.meter_id])
         outcomes.append(ControlOutcome(target.room, target.meter, "failed", reason))
         if on_outcome is not None and shown.get(item_id) != "failed":
             on_outcome(outcomes[-1])
@@ -216,17 +224,23 @@ def _reason(item) -> str:
     return item.last_error or _("refused")
 
 
-def _unconfirmed_reason(target: ControlTarget, wait_s: float) -> str:
-    """Why a meter did not confirm in time, as far as the station knows."""
+def _unconfirmed_reasons(chosen: list[ControlTarget], wait_s: float) -> dict[int, str]:
+    """Why each meter did not confirm in time, as far as the station knows (asked of the
+    database once for them all)."""
     if lease.holder() is None:
-        return _("nobody polls the buses (start serve or the window)")
-    latest = readings.latest([target.meter_id])
-    if latest and not latest[0].online:
-        return _("the meter is offline")
-    bus_name = target.meter.split("/")[0]
-    for b in campus.buses():
-        if b.name == bus_name:
-            state = readings.bus_states().get(b.id, {}).get("state")
-            if state in ("down", "error"):
-                return _("its bus is {state}").format(state=state)
-    return _("not confirmed within {s:.0f} s").format(s=wait_s)
+        return dict.fromkeys((t.meter_id for t in chosen),
+                             _("nobody polls the buses (start serve or the window)"))
+    offline = {r.meter_id for r in readings.latest([t.meter_id for t in chosen])
+               if not r.online}
+    states = readings.bus_states()
+    bus_state = {b.name: states.get(b.id, {}).get("state") for b in campus.buses()}
+    out = {}
+    for t in chosen:
+        state = bus_state.get(t.meter.split("/")[0])
+        if t.meter_id in offline:
+            out[t.meter_id] = _("the meter is offline")
+        elif state in ("down", "error"):
+            out[t.meter_id] = _("its bus is {state}").format(state=state)
+        else:
+            out[t.meter_id] = _("not confirmed within {s:.0f} s").format(s=wait_s)
+    return out

@@ -214,6 +214,14 @@ def outbox_item(item_id: int) -> OutboxItem | None:
     return _item(o) if o else None
 
 
+def outbox_items_with_ids(item_ids: list[int]) -> list[OutboxItem]:
+    """The outbox rows ``item_ids`` as they are now (in bulk)."""
+    out: list[OutboxItem] = []
+    for k in range(0, len(item_ids), 500):
+        out.extend(_item(o) for o in Outbox.select().where(Outbox.id.in_(item_ids[k:k + 500])))
+    return out
+
+
 def outbox_for_txn(txn_id: int) -> OutboxItem | None:
     o = Outbox.get_or_none(Outbox.txn == txn_id)
     return _item(o) if o else None

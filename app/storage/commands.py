@@ -6,7 +6,7 @@ import time
 
 from peewee import fn
 
-from app.storage.accounts import OutboxItem, outbox_item
+from app.storage.accounts import OutboxItem, outbox_items_with_ids
 from app.storage.models import (
     Account,
     BookAccount,
@@ -22,9 +22,9 @@ def set_mac(item_id: int, mac: str) -> None:
 
 
 def unsigned() -> list[OutboxItem]:
-    """Outbox rows without a MAC (queued before commands were signed)."""
-    return [outbox_item(o.id) for o in Outbox.select(Outbox.id).where(Outbox.mac == "")
-            .order_by(Outbox.id)]  # type: ignore[misc]
+    """Outbox rows without a MAC (queued before commands were signed), in order."""
+    ids = [i for (i,) in Outbox.select(Outbox.id).where(Outbox.mac == "").tuples()]
+    return sorted(outbox_items_with_ids(ids), key=lambda item: item.id)
 
 
 def token_booking(txn_id: int) -> tuple[str, set[int], int] | None:
@@ -42,15 +42,6 @@ def token_booking(txn_id: int) -> tuple[str, set[int], int] | None:
              .join(BookAccount).where((LedgerEntry.txn == txn_id) & (BookAccount.code == book))
              .scalar())
     return txn.kind, meters, -int(total) if book == "prepaid" else int(total)
-
-
-def items(item_ids: list[int]) -> list[OutboxItem]:
-    """The outbox rows ``item_ids`` as they are now."""
-    out: list[OutboxItem] = []
-    for k in range(0, len(item_ids), 500):
-        out.extend(outbox_item(o.id) for o in Outbox.select(Outbox.id)  # type: ignore[misc]
-                   .where(Outbox.id.in_(item_ids[k:k + 500])))
-    return out
 
 
 def withdraw(item_ids: list[int], why: str) -> set[int]:

@@ -183,12 +183,11 @@ class Staging:
             "CROSS JOIN temp.import_entry_sides e ORDER BY s.seq, e.k", (bases.txn, prepaid))
         db.execute_sql("INSERT OR IGNORE INTO counter (name, value) VALUES ('receipt', 0)")
         db.execute_sql("UPDATE counter SET value = value + ? WHERE name = 'receipt'", (n,))
-        mac = ", mac" if "mac" in _columns("outbox") else ""
         db.execute_sql(
             "INSERT INTO outbox (id, meter_id, action, amount_cents, purchase_count, txn_id, "
-            f"receipt_no, state, attempts, last_error, created_at, updated_at{mac}) "
+            "receipt_no, state, attempts, last_error, created_at, updated_at, mac) "
             "SELECT id, meter_id, action, amount_cents, NULL, txn_id, receipt_no, 'pending', 0, "
-            f"'', ?, ?{mac} FROM temp.import_outbox ORDER BY id", (now, now))
+            "'', ?, ?, mac FROM temp.import_outbox ORDER BY id", (now, now))
         return n
 
 
@@ -235,10 +234,6 @@ def checkpoint() -> None:
     db = _db()
     if not db.in_transaction():
         db.execute_sql("PRAGMA wal_checkpoint(PASSIVE)")
-
-
-def _columns(table: str) -> set[str]:
-    return {row[1] for row in _db().execute_sql(f"PRAGMA table_info({table})")}
 
 
 def references_since(txn_id: int) -> list[tuple[int, str, str]]:

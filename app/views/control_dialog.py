@@ -95,7 +95,7 @@ class ControlDialog(QDialog):
 
     def _load_targets(self) -> None:
         try:
-            self.targets = control.targets(node_ids=[self.node_id, *self._below(self.node_id)])
+            self.targets = control.targets(node_ids=[self.node_id])
         except UserFacingError as exc:
             self.targets = []
             self.message.setStyleSheet(ERROR_STYLE)
@@ -109,14 +109,6 @@ class ControlDialog(QDialog):
             self.rows[t.meter] = row
             for col, text in enumerate((t.room, t.meter, "", "")):
                 self.table.setItem(row, col, QTableWidgetItem(text))
-
-    def _below(self, node_id: int) -> list[int]:
-        out, stack = [], list(self.ctx.index.children.get(node_id, []))
-        while stack:
-            nid = stack.pop()
-            out.append(nid)
-            stack.extend(self.ctx.index.children.get(nid, []))
-        return out
 
     # -- acting --------------------------------------------------------------------------------
     def send(self) -> None:

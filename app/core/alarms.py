@@ -128,7 +128,7 @@ def alarm_rows(operator: Operator, *, active: bool = False, limit: int = 1000) -
         out.append({
             "id": a.id, "kind": a.kind, "level": a.level,
             "room": (node.code or node.name) if node is not None else None,
-            "meter": f"{buses.get(meter.bus_id, meter.bus_id)}/{meter.address}"
+            "meter": campus.bus_address(meter, buses)
             if meter is not None else (buses.get(a.bus_id) if a.bus_id is not None else None),
             "raised_at": a.t, "cleared_at": a.cleared_at,
             "acknowledged_by": a.acknowledged_by, "text": alarm_text(a),

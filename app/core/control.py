@@ -111,7 +111,7 @@ def targets(*, room: str | None = None, building: str | None = None,
     if node_ids is not None:
         with_everything_under(node_ids)
     buses = {b.id: b.name for b in campus.buses()}
-    out = [ControlTarget(m.id, f"{buses.get(m.bus_id, m.bus_id)}/{m.address}",
+    out = [ControlTarget(m.id, campus.bus_address(m, buses),
                          _node_name(nodes[m.node_id]) if m.node_id in nodes else "-", m.node_id)
            for m in campus.meters() if m.enabled and m.node_id in chosen]
     if not out:

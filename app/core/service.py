@@ -146,7 +146,7 @@ class ReadingService:
                     file, key, problem = m.profile, "(profile)", f"{type(exc).__name__}: {exc}"
                 if not m.enabled:
                     continue
-                where = f"{bus_names.get(m.bus_id, m.bus_id)}/{m.address}"
+                where = campus.bus_address(m, bus_names)
                 log.error("meter %s (%s) is not polled: its profile is refused: %s: %s: %s",
                           m.id, where, file, key, problem)
                 why = f"not polled: its profile is refused: {file}: {key}: {problem}"

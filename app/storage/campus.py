@@ -74,6 +74,12 @@ def add_occupant(node_id: int, name: str, person_no: str = "", phone: str = "",
                            moved_in=moved_in if moved_in is not None else time.time()).execute()
 
 
+def bus_address(m: MeterRecord, bus_names: dict[int, str]) -> str:
+    """``B03/12``: the meter's bus name and Modbus address, as the station shows a meter (the
+    window's ``CampusIndex.bus_address`` says the same)."""
+    return f"{bus_names.get(m.bus_id, m.bus_id)}/{m.address}"
+
+
 def nodes() -> list[NodeRecord]:
     q = Node.select(Node.id, Node.parent, Node.kind, Node.name, Node.code, Node.sort_key) \
         .order_by(Node.sort_key, Node.id).tuples()

@@ -12,6 +12,7 @@ from app.errors import StorageError
 from app.storage.models import (
     ALL_MODELS,
     CAPABILITY_MODELS,
+    CONTROL_MODELS,
     LEDGER_MODELS,
     OPERATOR_MODELS,
     Meta,
@@ -74,7 +75,24 @@ def _v6(db: SqliteDatabase) -> None:
             db.execute_sql(f"ALTER TABLE alarm ADD COLUMN {name} {sql}")
 
 
-STEPS: list[Callable[[SqliteDatabase], None]] = [_v1, _v2, _v3, _v4, _v5, _v6]
+def _v7(db: SqliteDatabase) -> None:
+    """Automatic control (room power limits, allowed appliances, why a relay is held open,
+    schedules, limiting plans) and the SMS outbox. A meter the station tripped before holds
+    it for a reason now: a station-money account's meter for arrears (billing closed those when
+    money came), any other for an operator (nobody closed those but an operator)."""
+    db.create_tables(CONTROL_MODELS)
+    now = "CAST(strftime('%s','now') AS REAL)"
+    db.execute_sql(
+        "INSERT INTO relay_hold (meter_id, reason, source, since, overridden_by, detail) "
+        "SELECT DISTINCT r.meter_id, "
+        "CASE WHEN a.mode = 'station' THEN 'arrears' ELSE 'operator' END, "
+        f"CASE WHEN a.mode = 'station' THEN '' ELSE 'schema 7' END, {now}, '', "
+        "'tripped before schema 7' FROM latest_reading r JOIN meter m ON m.id = r.meter_id "
+        "LEFT JOIN account a ON a.node_id = m.node_id AND a.closed_at IS NULL "
+        "WHERE r.control_mode = 'forced_trip'")
+
+
+STEPS: list[Callable[[SqliteDatabase], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7]
 SCHEMA_VERSION = len(STEPS)
 #: The schema version this process found before it upgraded the database it opened last
 #: (None: it needed no upgrade). Known to this process only.

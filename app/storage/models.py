@@ -412,3 +412,162 @@ class WorkerState(BaseModel):
 
 
 CAPABILITY_MODELS = [MeterCapability, WorkerState]
+
+
+# -- schema 7: automatic control and SMS -------------------------------------------------------
+class RoomRule(BaseModel):
+    """What the station enforces for a room or shop beside its account: the power limit (W,
+    written to the meter and watched by the station; None: none of the station's)."""
+
+    node = ForeignKeyField(Node, primary_key=True, on_delete="CASCADE")
+    power_limit_w = IntegerField(null=True)
+    updated_at = FloatField()
+    updated_by = CharField(default="")
+
+
+class Appliance(BaseModel):
+    """An appliance a room may have (a 1,200 W kettle in a staff room): a step of its rating is
+    not a malicious load there (``core/load_detector``)."""
+
+    id = AutoField()
+    node = ForeignKeyField(Node, backref="appliances", on_delete="CASCADE")
+    name = CharField()
+    rated_w = IntegerField()
+    added_at = FloatField()
+    added_by = CharField(default="")
+
+
+class RelayHold(BaseModel):
+    """Why the station keeps a meter's relay open (``core/relay_holds``): the meter is tripped
+    while it has an effective hold, closed when its last one goes. ``reason``: operator,
+    arrears, power_limit, malicious_load, schedule, plan; ``source``: whose (the operator, the
+    schedule's or plan's name); ``restore_at``: when it goes by itself (an automatic restore);
+    ``overridden_by``: an operator closed the relay over it (it stays, without effect, until
+    its condition ends)."""
+
+    id = AutoField()
+    meter = ForeignKeyField(Meter, on_delete="CASCADE")
+    reason = CharField()
+    source = CharField(default="")
+    since = FloatField()
+    restore_at = FloatField(null=True)
+    overridden_by = CharField(default="")
+    detail = TextField(default="")
+
+    class Meta:
+        indexes = ((("meter", "reason", "source"), True),)
+
+
+class ControlLog(BaseModel):
+    """The station's automatic trips and restores (how many restores in the last hour)."""
+
+    id = AutoField()
+    t = FloatField()
+    meter = ForeignKeyField(Meter, on_delete="CASCADE")
+    action = CharField()  # trip, close
+    reason = CharField()
+
+    class Meta:
+        indexes = ((("meter", "t"), False),)
+
+
+class Schedule(BaseModel):
+    """A weekly time control for a building (any node: every room under it) or a tariff
+    group: ``windows`` JSON ``[{"days": [6, 0, 1, 2, 3], "off": "23:00", "on": "06:00"}]``
+    (Monday 0; a window belongs to the day it starts on). ``applied``: the start (epoch) of the
+    window whose trips were made, None outside every window."""
+
+    id = AutoField()
+    name = CharField(unique=True)
+    node = ForeignKeyField(Node, null=True, on_delete="CASCADE")
+    tariff_group = CharField(default="")
+    windows = TextField(default="[]")
+    enabled = BooleanField(default=True)
+    applied = FloatField(null=True)
+    updated_at = FloatField()
+    updated_by = CharField(default="")
+
+
+class ScheduleException(BaseModel):
+    """A day when a schedule (or every schedule: None) does something else: ``windows`` JSON
+    replaces the windows starting that day (``[]``: none, a holiday)."""
+
+    id = AutoField()
+    schedule = ForeignKeyField(Schedule, null=True, on_delete="CASCADE")
+    day = CharField()  # YYYY-MM-DD
+    windows = TextField(default="[]")
+    note = TextField(default="")
+
+    class Meta:
+        indexes = ((("schedule", "day"), True),)
+
+
+class LimitPlan(BaseModel):
+    """Selective limiting: lower the power limit of (``action`` limit, to ``limit_w``) or trip
+    (``action`` trip) a building's rooms or a tariff group's during a supply shortage.
+    ``applied_at``: since when it is in force (None: not)."""
+
+    id = AutoField()
+    name = CharField(unique=True)
+    node = ForeignKeyField(Node, null=True, on_delete="CASCADE")
+    tariff_group = CharField(default="")
+    action = CharField()
+    limit_w = IntegerField(null=True)
+    applied_at = FloatField(null=True)
+    applied_by = CharField(default="")
+    updated_at = FloatField()
+
+
+class LimitPlanUndo(BaseModel):
+    """What an applied plan changed, to undo exactly: each room's power limit before."""
+
+    plan = ForeignKeyField(LimitPlan, on_delete="CASCADE")
+    node = ForeignKeyField(Node, on_delete="CASCADE")
+    had_rule = BooleanField()
+    previous_limit_w = IntegerField(null=True)
+
+    class Meta:
+        primary_key = CompositeKey("plan", "node")
+
+
+class SmsMessage(BaseModel):
+    """A text for a resident (``core/sms_outbox``): written with the event that causes it,
+    sent by the process that polls. ``event``: what it is about, unique per number (a
+    crossing, a trip), so an event is never texted twice; ``state``: pending, sending (handed
+    to the sender: after a crash it is not sent again, it is marked unknown), sent, failed,
+    skipped (over the daily cap), unknown."""
+
+    id = AutoField()
+    created_at = FloatField(index=True)
+    phone = CharField()
+    text = TextField()
+    event = CharField()
+    account = ForeignKeyField(Account, null=True, on_delete="SET NULL")
+    state = CharField(default="pending", index=True)
+    attempts = IntegerField(default=0)
+    next_try_at = FloatField(default=0.0)
+    last_error = TextField(default="")
+    sent_at = FloatField(null=True)
+    sender = CharField(default="")  # modem, http
+    parts = IntegerField(default=0)
+
+    class Meta:
+        indexes = ((("event", "phone"), True),)
+
+
+class SmsTemplate(BaseModel):
+    """An edited text for an SMS kind and language (the default is in ``core/sms_templates``
+    until someone edits it)."""
+
+    kind = CharField()
+    lang = CharField()
+    text = TextField()
+    updated_at = FloatField()
+    updated_by = CharField(default="")
+
+    class Meta:
+        primary_key = CompositeKey("kind", "lang")
+
+
+CONTROL_MODELS = [RoomRule, Appliance, RelayHold, ControlLog, Schedule, ScheduleException,
+                  LimitPlan, LimitPlanUndo, SmsMessage, SmsTemplate]

@@ -52,6 +52,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
         demo,
         desk,
         operators,
+        rules,
         serve,
         sms,
         status,
@@ -75,7 +76,8 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
     p = sub.add_parser("simulate", help=_("serve a campus of simulated meters over Modbus"))
     sim_cli.add_arguments(p)
     handlers["simulate"] = sim_cli.run
-    for module in (demo, serve, status, desk, control, alarms, operators, audit, backup, sms):
+    for module in (demo, serve, status, desk, control, rules, alarms, operators, audit, backup,
+                   sms):
         handlers.update(module.register(sub))
     return parser, handlers
 

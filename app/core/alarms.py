@@ -13,6 +13,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from app.core.audit import act
 from app.core.operators import Operator, Permission, require
@@ -53,6 +54,9 @@ TEMPLATES = {
     "malicious_load.station": N_("meter {meter}: the station saw a resistive step of {power} "
                                  "W (power factor {pf}), a malicious load: an immersion heater "
                                  "or a hot plate?"),
+    "power_limit.station": N_("meter {meter} drew {power} W, over its room's limit of {limit} "
+                              "W: the station tripped it"),
+    "schedule_trip": N_("schedule {schedule}: {rooms} meter(s) tripped until {until}"),
     "low_balance": N_("room {room} (account {account}) has {balance} left: low balance, "
                       "level {level}"),
     "meter_offline": N_("meter {meter} does not answer: {why}"),
@@ -97,6 +101,11 @@ def clear_alarm(kind: str, *, meter_id: int | None = None, bus_id: int | None = 
     alarms clear."""
     return store.clear_alarms(kind, time.time() if t is None else t, meter_id=meter_id,
                               bus_id=bus_id, account_id=account_id)
+
+
+def clear_alarm_ids(alarm_ids: list[int], *, t: float | None = None) -> int:
+    """Clear these alarms (a condition without a meter, bus or account: a schedule's night)."""
+    return store.clear_ids(alarm_ids, time.time() if t is None else t)
 
 
 def acknowledge(operator: Operator, alarm_id: int, comment: str) -> bool:
@@ -167,3 +176,67 @@ def alarm_list(operator: Operator, *, open_only: bool = True, kind: str | None =
                       a.cleared_at)
             for a in store.find_alarms(open_only=open_only, kind=kind, meter_ids=meter_ids,
                                        account_id=account_id, limit=limit)]
+
+
+# -- what the window watches: each room's worst open alarm, and the new ones ----------------------
+#: The level of a danger alarm (the window sounds it).
+DANGER = 3
+
+
+class RoomAlarm(NamedTuple):
+    """A room's worst open alarm: its level, its text (in the reader's language), and how many
+    alarms the room has open."""
+
+    level: int
+    text: str
+    count: int = 1
+
+
+@dataclass(frozen=True)
+class RaisedAlarm:
+    """An open alarm raised since the window last looked."""
+
+    id: int
+    t: float
+    kind: str
+    level: int
+    node_id: int | None  # the room it concerns, if any
+    text: str  # in the reader's language
+
+
+@dataclass(frozen=True)
+class OpenAlarms:
+    rooms: dict[int, RoomAlarm]  # room (node id) -> its worst open alarm
+    raised: list[RaisedAlarm]  # open alarms newer than ``after_id``, of ``min_level`` or above
+    last_id: int  # what to pass as ``after_id`` next time
+
+
+def open_alarms(operator: Operator, *, after_id: int | None = None,
+                min_level: int = DANGER) -> OpenAlarms:
+    """The open alarms as the window shows them, from one query: each room's worst (highest
+    level, then newest; an alarm belongs to a room through its meter, or else its account),
+    and those raised since ``after_id`` at ``min_level`` or above, oldest first. With no
+    ``after_id`` (the first look) none counts as raised: ``last_id`` is then the newest alarm's,
+    open or cleared, so an alarm that existed before is never news."""
+    require(operator, Permission.VIEW)
+    found = store.open_alarms_with_node()
+    worst: dict[int, AlarmRecord] = {}
+    counts: dict[int, int] = {}
+    for node_id, a in found:
+        if node_id is None:
+            continue
+        counts[node_id] = counts.get(node_id, 0) + 1
+        best = worst.get(node_id)
+        if best is None or (a.level, a.t, a.id) > (best.level, best.t, best.id):
+            worst[node_id] = a
+    rooms = {n: RoomAlarm(a.level, alarm_text(a), counts[n]) for n, a in worst.items()}
+    if after_id is None:
+        return OpenAlarms(rooms, [], store.last_id())
+    raised = [RaisedAlarm(a.id, a.t, a.kind, a.level, node_id, alarm_text(a))
+              for node_id, a in found if a.id > after_id and a.level >= min_level]
+    return OpenAlarms(rooms, raised, max([after_id, *(a.id for _n, a in found)]))
+
+
+def room_alarms(operator: Operator) -> dict[int, RoomAlarm]:
+    """Each room's worst open alarm: {node id: (level, text, count)}."""
+    return open_alarms(operator).rooms

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
-from app.core import commands, low_balance
+from app.core import commands, low_balance, relay_holds
 from app.core.accounts import settle_meters_without_tokens
 from app.core.alarms import raise_alarm
 from app.core.audit import act
@@ -42,7 +42,6 @@ from app.storage.models import (
     BillingCursor,
     BillingMonth,
     IntervalEnergy,
-    LatestReading,
     database,
 )
 
@@ -261,23 +260,15 @@ def _queue_recharge_token(meter_id: int, cents: int, txn_id: int | None,
 
 
 def enforce_station_balance(account_id: int) -> int:
-    """Station-keeps-money accounts: trip the meters at a zero balance, close them when money
-    returns. Returns how many commands were queued."""
+    """Station-keeps-money accounts: hold the meters open for arrears at a zero balance, end
+    the hold when money returns (``core/relay_holds``: the meter closes unless it is held for
+    another reason; keep-power meters are never tripped). Returns how many meters changed."""
     acct = store.get_account(account_id)
     bal = ledger.balance(account_id)
-    queued = 0
-    for meter_id, *_rest in store.meters_of_node(acct.node_id):
-        row = LatestReading.get_or_none(LatestReading.meter == meter_id)
-        if row is None or row.control_mode == "keep_power":
-            continue
-        pending = {i.action for i in store.pending_outbox([meter_id])}
-        if bal <= 0 and row.control_mode != "forced_trip" and "trip" not in pending:
-            commands.queue(meter_id, "trip")
-            queued += 1
-        elif bal > 0 and row.control_mode == "forced_trip" and "close" not in pending:
-            commands.queue(meter_id, "close")
-            queued += 1
-    return queued
+    meter_ids = [meter_id for meter_id, *_rest in store.meters_of_node(acct.node_id)]
+    if bal <= 0:
+        return len(relay_holds.hold(meter_ids, "arrears", detail=format_cents(bal)))
+    return len(relay_holds.release(meter_ids, "arrears", close_unheld=True))
 
 
 def open_reconciliation_diffs(meter_id: int, account_id: int) -> list[int]:

@@ -12,8 +12,9 @@ yet. What is still unconfirmed at the end is withdrawn and reported failed, with
 (the meter is offline, nobody polls its bus, its bus is down), so a trip the operator was told
 failed does not land an hour later. The outcome is audited too (``control_result``).
 
-Keep power (保电) overrides every automatic trip: billing never trips a meter in keep-power
-(``billing.enforce_station_balance``).
+A confirmed trip holds the relay open until an operator closes it (``core/relay_holds``): a
+recharge, the end of lights-out or an automatic restore does not close it. A close ends the
+holds an operator may end. Keep power (保电) overrides every automatic trip.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from app.core import commands
+from app.core import commands, relay_holds
 from app.core.audit import act, record
 from app.core.operators import Operator, Permission
 from app.core.progress import Progress
@@ -69,11 +70,11 @@ def _node_name(n: campus.NodeRecord) -> str:
     return n.code or n.name
 
 
-def targets(*, room: str | None = None, building: str | None = None,
-            group: str | None = None, node_ids: list[int] | None = None) -> list[ControlTarget]:
-    """The enabled meters a selection names: a room (its number), a building or any node of the
-    tree by its name or code as the tree shows it (every room under it), the rooms of a tariff
-    group's open accounts, or hand-picked nodes (each with every room under it). Refuses a
+def select_nodes(*, room: str | None = None, building: str | None = None,
+                 group: str | None = None, node_ids: list[int] | None = None) -> set[int]:
+    """The nodes a selection names: a room (its number), a building or any node of the tree by
+    its name or code as the tree shows it (with everything under it), the rooms of a tariff
+    group's open accounts, or hand-picked nodes (each with everything under it). Refuses a
     name that names nothing."""
     nodes = {n.id: n for n in campus.nodes()}
     children: dict[int | None, list[int]] = {}
@@ -110,6 +111,33 @@ def targets(*, room: str | None = None, building: str | None = None,
         chosen.update(found)
     if node_ids is not None:
         with_everything_under(node_ids)
+    return chosen
+
+
+def named_node(name: str) -> int:
+    """The building (or any node above the rooms) the tree shows as ``name``."""
+    key = name.strip()
+    found = [n.id for n in campus.nodes() if n.kind != "room" and key in (n.name, n.code)]
+    if not found:
+        raise UserFacingError(_("no building or part of the campus named {name!r}")
+                              .format(name=name))
+    return found[0]
+
+
+def select_rooms(**selection) -> list[int]:
+    """The rooms and shops (node ids) of a selection (see ``select_nodes``)."""
+    chosen = select_nodes(**selection)
+    rooms = sorted(n.id for n in campus.nodes() if n.id in chosen and n.kind in ("room", "shop"))
+    if not rooms:
+        raise UserFacingError(_("the selection has no room"))
+    return rooms
+
+
+def targets(*, room: str | None = None, building: str | None = None,
+            group: str | None = None, node_ids: list[int] | None = None) -> list[ControlTarget]:
+    """The enabled meters of a selection (see ``select_nodes``)."""
+    chosen = select_nodes(room=room, building=building, group=group, node_ids=node_ids)
+    nodes = {n.id: n for n in campus.nodes()}
     buses = {b.id: b.name for b in campus.buses()}
     out = [ControlTarget(m.id, campus.bus_address(m, buses),
                          _node_name(nodes[m.node_id]) if m.node_id in nodes else "-", m.node_id)
@@ -142,10 +170,17 @@ def control(operator: Operator, chosen: list[ControlTarget], action: str, reason
     permission = Permission.CONTROL_METER if single else Permission.CONTROL_BATCH
     with act(operator, permission, "control",
              target=selection or ", ".join(sorted({t.room for t in chosen}))) as a:
+        if action == "close":  # see core/relay_holds: an operator's close ends the holds
+            relay_holds.operator_closes([t.meter_id for t in chosen], operator.name)
         items = {commands.queue(t.meter_id, action): t for t in chosen}
         a.after = {"action": action, "meters": len(items)}
         a.detail = reason.strip()
     outcomes = _follow(items, wait_s, progress, on_outcome)
+    if action == "trip":  # held open until an operator closes it (never closed by a recharge)
+        by_meter = {t.meter: t.meter_id for t in chosen}
+        relay_holds.hold([by_meter[o.meter] for o in outcomes if o.outcome == "confirmed"],
+                         "operator", source=operator.name, detail=reason.strip()[:500],
+                         trip=False)
     confirmed = sum(1 for o in outcomes if o.outcome == "confirmed")
     record(operator.name, "control_result", target=selection or a.target,
            after={"action": action, "confirmed": confirmed,

@@ -176,6 +176,11 @@ class LoadDetector:
         """Drop a meter's baseline (meter replaced or removed)."""
         self._last.pop(meter_id, None)
 
+    def set_baseline(self, meter_id: int, p_w: float, q_var: float, t: float) -> None:
+        """Judge the meter's next reading against this (e.g. what it drew before the heater
+        its relay was opened for: a heater still on when the relay closes is seen again)."""
+        self._last[meter_id] = _Baseline(p_w, q_var, t)
+
     def baseline(self, meter_id: int) -> tuple[float, float, float] | None:
         """The meter's baseline as (P W, Q var, read_at), or ``None``."""
         b = self._last.get(meter_id)

@@ -26,9 +26,10 @@ from app.drivers.capability import MISSING_CODES, MeterCapability
 from app.drivers.modbus_link import ModbusLink
 from app.drivers.profile import MeterProfile
 from app.drivers.token import MasterKey, TokenStatus, make_token
-from app.errors import ConfigError, DriverError, LinkDown, MeterException
+from app.errors import ConfigError, DriverError, LinkDown, MeterException, NotSupported
 from app.storage import accounts as store
 from app.storage import busy
+from app.storage import commands as command_store
 from app.storage.accounts import OutboxItem
 from app.storage.models import database
 
@@ -41,6 +42,10 @@ FATAL = {TokenStatus.BAD_MAC, TokenStatus.FOREIGN, TokenStatus.BAD_FORMAT,
 TOKEN_REFUSED = "meter refused the token"
 CONTROL_EXPECT = {"trip": "forced_trip", "close": "auto", "keep_power_on": "keep_power",
                   "keep_power_off": "auto"}
+#: Outbox actions that write a setting (the value in ``amount_cents``), and the profile point
+#: each is read back from.
+SETTING_POINTS = {"power_limit": "power_limit", "malicious_load_detection":
+                  "malicious_detection", "malicious_load_threshold": "malicious_step"}
 
 
 class OutboxDelivery:
@@ -93,6 +98,8 @@ class OutboxDelivery:
                 mode = link.read_points(unit, profile, ["control_mode"])["control_mode"]
                 ok = mode == CONTROL_EXPECT[item.action]
                 state, error = ("applied", "") if ok else ("pending", f"meter reports {mode}")
+            elif item.action in SETTING_POINTS:
+                state, error = self._setting(link, unit, profile, item)
             else:
                 state, error = "failed", f"unknown action {item.action!r}"
         except LinkDown:
@@ -114,6 +121,23 @@ class OutboxDelivery:
             log.error("outbox %s (%s on meter %s) failed: %s", item.id, item.action,
                       item.meter_id, error)
         return state
+
+    def _setting(self, link: ModbusLink, unit: int, profile: MeterProfile,
+                 item: OutboxItem) -> tuple[str, str]:
+        """Write a setting and read it back; the value it replaced is kept (``previous``) for
+        an exact undo. A meter without the setting fails the item (nothing to retry)."""
+        point, value = SETTING_POINTS[item.action], int(item.amount_cents)
+        try:
+            before = link.read_points(unit, profile, [point])[point]
+            if not command_store.previous_of(item.id):  # the first value seen is the one
+                command_store.set_previous(item.id, "" if before is None else str(int(before)))
+            link.control(unit, profile, item.action, value)
+            now = link.read_points(unit, profile, [point])[point]
+        except (NotSupported, MeterException) as exc:  # the meter lacks it: nothing to retry
+            return "failed", str(exc)
+        if now is not None and int(now) == value:
+            return "applied", ""
+        return "pending", f"meter reports {now}"
 
     def _refuse(self, item: OutboxItem, why: str) -> str:
         """A command VoltKeeper did not queue, or a token its booking does not cover: never

@@ -39,6 +39,7 @@ from pathlib import Path
 
 from app.core import commands
 from app.core.audit import act
+from app.core.billing import enforce_station_balance
 from app.core.changes import Changes
 from app.core.money import parse_amount
 from app.core.operators import Operator, Permission, require
@@ -366,6 +367,8 @@ def apply(operator: Operator, result: ImportPreview,
                     plan = now
                     staging.set_outbox(_outbox_rows(rows, plan))
                 staging.book(operator.name, t, plan.bases, walk.methods, time.time())
+                for account_id in plan.station_accounts:  # trips and closes, on the new balance
+                    enforce_station_balance(account_id)
                 if progress is not None:
                     progress.check()  # cancelled at the last moment: rolled back whole
                 a.after = {"rows": len(rows), "total_cents": total,
@@ -402,12 +405,13 @@ def _refuse_booked_since(rows: list[PaymentRow], keys: list[str], seen_until: in
 @dataclass(frozen=True)
 class _Plan:
     """What booking the staged rows writes besides the rows themselves, as the database
-    stands: the numbers it continues, each meter-keeps-money account's meter, the station's
-    trips and closes (seq, meter, action), and the rooms touched."""
+    stands: the numbers it continues, each meter-keeps-money account's meter, the
+    station-keeps-money accounts (whose meters follow their balance after the booking), and
+    the rooms touched."""
 
     bases: imports.Bases
     meter_of: dict[int, int]
-    commands: list[tuple[int, int, str]]
+    station_accounts: tuple[int, ...]
     nodes: frozenset[int]
 
 
@@ -442,7 +446,8 @@ def _plan(staging: imports.Staging, rows: _Rows) -> _Plan:
                 raise UserFacingError(_("{room}: a meter-keeps-money account needs one meter")
                                       .format(room=acct.room))
             meter_of[acct.id] = acct.meters[0]
-    return _Plan(imports.bases(), meter_of, _station_commands(staging, rows, accounts),
+    station = tuple(a for a in rows.accounts if accounts[a].mode == "station")
+    return _Plan(imports.bases(), meter_of, station,
                  frozenset(a.node_id for a in accounts.values()))
 
 
@@ -450,11 +455,8 @@ def _outbox_rows(rows: list[PaymentRow], plan: _Plan
                  ) -> list[tuple[int, int, str, int, int | None, int | None, str]]:
     """The outbox rows booking each row in turn queues (``commands.queue``), with the ids,
     bookings and receipt numbers they get and their MACs: a token for each row of a
-    meter-keeps-money account, the station's commands after the row that causes them."""
+    meter-keeps-money account."""
     key = commands.command_key()
-    at: dict[int, list[tuple[int, str]]] = {}
-    for seq, meter, action in plan.commands:
-        at.setdefault(seq, []).append((meter, action))
     out: list[tuple[int, int, str, int, int | None, int | None, str]] = []
     item = plan.bases.outbox
     for seq, r in enumerate(rows, start=1):
@@ -465,42 +467,5 @@ def _outbox_rows(rows: list[PaymentRow], plan: _Plan
                 plan.bases.receipt + seq
             out.append((item, meter, "recharge", amount, txn, receipt,
                         commands.mac(item, meter, "recharge", amount, txn, receipt, key)))
-        for meter, action in at.get(seq, ()):
-            item += 1
-            out.append((item, meter, action, 0, None, None,
-                        commands.mac(item, meter, action, 0, None, None, key)))
     return out
 
-
-def _station_commands(staging: imports.Staging, rows: _Rows,
-                      accounts: dict[int, imports.StagedAccount]) -> list[tuple[int, int, str]]:
-    """(seq, meter, action) of the trips and closes booking the rows one by one would queue
-    for station-keeps-money accounts: ``billing.enforce_station_balance`` after each row, on
-    the balance after that row (a recharge closes a meter the station had tripped; one that
-    leaves the balance at or below zero trips a meter still on)."""
-    station = {a.id: a for a in accounts.values() if a.mode == "station" and a.meters}
-    if not station:
-        return []
-    modes, pending = imports.meter_states(m for a in station.values() for m in a.meters)
-    watched = [a for a in station.values()
-               if any(m in modes and modes[m] != "keep_power" for m in a.meters)]
-    if not watched:
-        return []
-    sums = staging.prepaid_sums(a.id for a in watched)
-    out: list[tuple[int, int, str]] = []
-    for acct in watched:  # an account's commands follow from its own rows only
-        bal = -sums.get(acct.id, 0)
-        for seq, cents in rows.of_account[acct.id]:
-            bal += cents
-            for meter in acct.meters:
-                if meter not in modes or modes[meter] == "keep_power":
-                    continue
-                mode, queued = modes[meter], pending.setdefault(meter, set())
-                if bal <= 0 and mode != "forced_trip" and "trip" not in queued:
-                    out.append((seq, meter, "trip"))
-                    queued.add("trip")
-                elif bal > 0 and mode == "forced_trip" and "close" not in queued:
-                    out.append((seq, meter, "close"))
-                    queued.add("close")
-    out.sort()  # in row order, a row's meters by id: as booking row by row queues them
-    return out

@@ -58,11 +58,18 @@ LOW_BALANCE_1_YUAN = StationOption("alarms.low_balance_1", int, 20,
                                    N_("Low balance, first warning below (yuan)"), 0, 100_000)
 LOW_BALANCE_2_YUAN = StationOption("alarms.low_balance_2", int, 5,
                                    N_("Low balance, second warning below (yuan)"), 0, 100_000)
+RESTORE_DELAY_S = StationOption("control.restore_delay_s", int, 300,
+                                N_("Restore power this many seconds after an automatic trip "
+                                   "(power limit, malicious load)"), 1, 24 * 3600)
+MAX_RESTORES = StationOption("control.max_restores", int, 3,
+                             N_("Automatic restores within an hour before a room stays off "
+                                "until an operator acts"), 0, 100)
 
 OPTIONS: dict[str, StationOption] = {o.key: o for o in (LOCK_AFTER_MIN, BACKUP_HOUR,
                                                          BACKUP_KEEP, BACKUP_DIR,
                                                          LOW_BALANCE_1_YUAN,
-                                                         LOW_BALANCE_2_YUAN)}
+                                                         LOW_BALANCE_2_YUAN,
+                                                         RESTORE_DELAY_S, MAX_RESTORES)}
 
 
 def get(option: StationOption[T]) -> T:

@@ -44,6 +44,7 @@ import peewee
 from app.core.alarms import clear_alarm, raise_alarm
 from app.core.live import BusLive, LiveBatch, MeterLive
 from app.core.load_detector import DetectorSettings, LoadDetector
+from app.core.power_limits import RestorePolicy, RuleCache, over_limit, trip_room_meter
 from app.storage import alarms as alarm_store
 from app.storage import busy, campus, readings, unsent
 from app.storage.capabilities import WorkerRow
@@ -187,6 +188,10 @@ class StorageWriter:
         self._trip_reasons: dict[int, int] = {}  # each meter's last trip reason seen
         self._drawn: dict[int, float] = {}  # each meter's power at its last closed reading
         self._loads = LoadDetector(DetectorSettings())
+        self._rules = RuleCache()  # the rooms' power limits and allowed appliances
+        # per meter the station tripped for a malicious load: its baseline before the step
+        self._before_load: dict[int, tuple[float, float, float]] = {}
+        self._policy: RestorePolicy | None = None
         self._alarm_checked: dict[tuple[str, int], float] = {}
         self.batches_written = 0
         self.outcomes_written = 0
@@ -481,9 +486,14 @@ class StorageWriter:
             if self._offline is None or self._down is None:
                 self._offline = alarm_store.open_subjects("meter_offline")
                 self._down = alarm_store.open_subjects("bus_down")
+            if outcomes:
+                if self._policy is None or self._rules.stale():
+                    self._policy = RestorePolicy.from_settings()
+                self._rules.fresh()
             for o in outcomes:
                 self._trip_alarm(o)
                 self._load_alarm(o)
+                self._limit_trip(o)
                 if not o.online_changed:
                     continue
                 if not o.online:
@@ -534,21 +544,47 @@ class StorageWriter:
 
     def _load_alarm(self, o: PollOutcome) -> None:
         """The station's own look at a meter's readings (``core/load_detector``): a resistive
-        step above the threshold is a ``malicious_load`` alarm, also on a meter whose own
-        rule is off or lacking. While its relay is open nothing is judged, and the reading
-        after it closes only starts afresh: what was plugged in all along coming back is not
-        an appliance switched on."""
+        step above the threshold, not one of the room's allowed appliances, is a
+        ``malicious_load``: the room is tripped and restored later (``core/power_limits``),
+        also when the meter's own rule is off or lacking; on keep-power only alarmed. While its
+        relay is open nothing is judged, and the reading after it closes only starts afresh:
+        what was plugged in all along coming back is not an appliance switched on, except
+        after the station's own trip for a malicious load: then the room's load before the
+        heater is the baseline, so a heater still on when power returns is tripped again."""
         if not o.ok or o.values is None:
             return
         if o.values.relay_closed is False:
             self._loads.forget(o.meter_id)
             return
-        found = self._loads.observe(o.meter_id, o.values)
-        if found is not None:
-            raise_alarm("malicious_load", 3, {"meter": o.meter_id, "variant": "station",
-                                              "power": f"{found.step_w:.0f}",
-                                              "pf": f"{found.step_pf:.2f}"},
+        before = self._before_load.pop(o.meter_id, None)
+        if before is not None and self._loads.baseline(o.meter_id) is None:
+            p_w, q_var, _t = before
+            self._loads.set_baseline(o.meter_id, p_w, q_var, o.values.read_at)
+        baseline = self._loads.baseline(o.meter_id)
+        found = self._loads.observe(o.meter_id, o.values, self._rules.whitelists.get(o.meter_id))
+        if found is None:
+            return
+        params = {"power": f"{found.step_w:.0f}", "pf": f"{found.step_pf:.2f}"}
+        if o.values.control_mode == "keep_power":
+            raise_alarm("malicious_load", 3, {**params, "meter": o.meter_id,
+                                              "variant": "station"},
                         meter_id=o.meter_id, once=False)
+        else:
+            if baseline is not None:
+                self._before_load[o.meter_id] = baseline
+            trip_room_meter(o.meter_id, "malicious_load", params, self._policy, found.t)
+
+    def _limit_trip(self, o: PollOutcome) -> None:
+        """The station enforces the room's power limit too: over it (and not on keep-power),
+        the room is tripped and restored later (``core/power_limits``)."""
+        if not o.ok or o.values is None or o.values.relay_closed is False \
+                or o.values.control_mode in ("keep_power", "forced_trip"):
+            return
+        limit = self._rules.limits.get(o.meter_id)
+        if over_limit(o.values.active_power_w, limit):
+            trip_room_meter(o.meter_id, "power_limit",
+                            {"power": f"{abs(o.values.active_power_w):.0f}", "limit": limit},
+                            self._policy, o.values.read_at)
 
     def _alarm_once(self, kind: str, meter_id: int, params: dict[str, object]) -> None:
         key = (kind, meter_id)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from app.storage.models import Alarm
+from peewee import JOIN, fn
+
+from app.storage.models import Account, Alarm, Meter
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,13 @@ def clear_alarms(kind: str, t: float, *, meter_id: int | None = None,
     return q.execute()
 
 
+def clear_ids(alarm_ids: list[int], t: float) -> int:
+    if not alarm_ids:
+        return 0
+    return Alarm.update(cleared_at=t).where(Alarm.id.in_(alarm_ids)
+                                            & Alarm.cleared_at.is_null()).execute()
+
+
 def open_subjects(kind: str) -> set[int]:
     """The meters (or, for a bus's kind, the buses) with an open alarm of ``kind``."""
     col = Alarm.bus if kind == "bus_down" else Alarm.meter
@@ -93,3 +102,24 @@ def find_alarms(*, open_only: bool = True, kind: str | None = None,
     if account_id is not None:
         q = q.where(Alarm.account == account_id)
     return [_record(a) for a in q.order_by(Alarm.t.desc()).limit(limit)]
+
+
+def last_id() -> int:
+    """The newest alarm's id (open or cleared), 0 when there is none."""
+    return Alarm.select(fn.MAX(Alarm.id)).scalar() or 0
+
+
+def open_alarms_with_node() -> list[tuple[int | None, AlarmRecord]]:
+    """Every open alarm with the node (room or shop) it concerns: its meter's node, or else its
+    account's; None for one that concerns no room (a bus's). One query, oldest first."""
+    q = (Alarm.select(Alarm, Meter.node.alias("meter_node"), Account.node.alias("account_node"))
+         .join(Meter, JOIN.LEFT_OUTER, on=(Alarm.meter == Meter.id))
+         .switch(Alarm)
+         .join(Account, JOIN.LEFT_OUTER, on=(Alarm.account == Account.id))
+         .where(Alarm.cleared_at.is_null())
+         .order_by(Alarm.id))
+    out = []
+    for a in q.objects():
+        node = a.meter_node if a.meter_node is not None else a.account_node
+        out.append((node, _record(a)))
+    return out

@@ -57,3 +57,20 @@ def withdraw(item_ids: list[int], why: str) -> set[int]:
                 Outbox.id.in_(pending) & (Outbox.state == "pending")).execute()
             gone.update(pending)
     return gone
+
+
+def pending_relay_commands(meter_id: int) -> list[OutboxItem]:
+    """The meter's trips and closes not sent yet."""
+    ids = [i for (i,) in Outbox.select(Outbox.id).where(
+        (Outbox.meter == meter_id) & (Outbox.state == "pending")
+        & Outbox.action.in_(("trip", "close"))).tuples()]
+    return outbox_items_with_ids(ids)
+
+
+def previous_of(item_id: int) -> str:
+    """The value a setting command replaced on its meter ('' while unknown)."""
+    return Outbox.select(Outbox.previous).where(Outbox.id == item_id).scalar() or ""
+
+
+def set_previous(item_id: int, value: str) -> None:
+    Outbox.update(previous=value).where(Outbox.id == item_id).execute()

@@ -185,9 +185,9 @@ class Staging:
         db.execute_sql("UPDATE counter SET value = value + ? WHERE name = 'receipt'", (n,))
         db.execute_sql(
             "INSERT INTO outbox (id, meter_id, action, amount_cents, purchase_count, txn_id, "
-            "receipt_no, state, attempts, last_error, created_at, updated_at, mac) "
+            "receipt_no, state, attempts, last_error, created_at, updated_at, mac, previous) "
             "SELECT id, meter_id, action, amount_cents, NULL, txn_id, receipt_no, 'pending', 0, "
-            "'', ?, ?, mac FROM temp.import_outbox ORDER BY id", (now, now))
+            "'', ?, ?, mac, '' FROM temp.import_outbox ORDER BY id", (now, now))
         return n
 
 
@@ -241,23 +241,3 @@ def references_since(txn_id: int) -> list[tuple[int, str, str]]:
     return [(int(i), r, m) for i, r, m in _db().execute_sql(
         "SELECT id, reference, method FROM ledger_txn WHERE id > ? AND reference IS NOT NULL",
         (txn_id,))]
-
-
-def meter_states(meter_ids: Iterable[int]) -> tuple[dict[int, str | None], dict[int, set[str]]]:
-    """The last control mode read from each meter that has a reading, and the actions pending
-    for each meter in the outbox."""
-    ids = list(dict.fromkeys(meter_ids))
-    modes: dict[int, str | None] = {}
-    pending: dict[int, set[str]] = {}
-    db = _db()
-    for i in range(0, len(ids), 500):
-        chunk = ids[i:i + 500]
-        marks = ", ".join("?" * len(chunk))
-        for meter, mode in db.execute_sql("SELECT meter_id, control_mode FROM latest_reading "
-                                          f"WHERE meter_id IN ({marks})", chunk):
-            modes[meter] = mode
-        for meter, action in db.execute_sql("SELECT meter_id, action FROM outbox WHERE "
-                                            f"state = 'pending' AND meter_id IN ({marks})",
-                                            chunk):
-            pending.setdefault(meter, set()).add(action)
-    return modes, pending

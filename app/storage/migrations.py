@@ -81,6 +81,8 @@ def _v7(db: SqliteDatabase) -> None:
     it for a reason now: a station-money account's meter for arrears (billing closed those when
     money came), any other for an operator (nobody closed those but an operator)."""
     db.create_tables(CONTROL_MODELS)
+    if "previous" not in {c.name for c in db.get_columns("outbox")}:
+        db.execute_sql("ALTER TABLE outbox ADD COLUMN previous TEXT NOT NULL DEFAULT ''")
     now = "CAST(strftime('%s','now') AS REAL)"
     db.execute_sql(
         "INSERT INTO relay_hold (meter_id, reason, source, since, overridden_by, detail) "

@@ -8,6 +8,7 @@ days are the campus's local calendar day as ``YYYY-MM-DD``.
 from __future__ import annotations
 
 from peewee import (
+    SQL,
     AutoField,
     BigIntegerField,
     BooleanField,
@@ -285,6 +286,9 @@ class Outbox(BaseModel):
     created_at = FloatField()
     updated_at = FloatField()
     mac = CharField(default="")  # HMAC under the station's command key (core/commands.py)
+    # a setting's value read before it was written (undo); a default in SQL too, for the
+    # rows other writers insert by hand (the import's set-based booking)
+    previous = TextField(default="", constraints=[SQL("DEFAULT ''")])
 
 
 class BillingCursor(BaseModel):
@@ -525,6 +529,7 @@ class LimitPlanUndo(BaseModel):
     node = ForeignKeyField(Node, on_delete="CASCADE")
     had_rule = BooleanField()
     previous_limit_w = IntegerField(null=True)
+    outbox_ids = TextField(default="[]")  # the writes to its meters (their ``previous``)
 
     class Meta:
         primary_key = CompositeKey("plan", "node")

@@ -5,12 +5,16 @@ the simulator over TCP and a real SQLite file."""
 
 from __future__ import annotations
 
+import time
+
+from app.core import settings
 from app.core.alarms import alarm_list
 from app.core.service import ReadingService
 from app.simulator import start_simulator
 from app.simulator.demo_campus import create_demo_campus
 from app.storage import campus
 from app.storage.db import open_database
+from app.storage.models import ControlLog, RelayHold
 from tests.helpers import operator
 
 from .conftest import point_buses_at, wait_for
@@ -41,7 +45,9 @@ def test_a_heater_trips_the_meter_and_raises_the_malicious_load_alarm(tmp_path):
             open_database(db).close()
 
 
-def test_the_station_sees_a_heater_a_meter_without_its_own_rule_lets_through(tmp_path):
+def test_the_station_trips_a_heater_a_meter_without_its_own_rule_lets_through(tmp_path):
+    """The station trips it, restores it after the delay, sees the heater still on and trips
+    again; after the restores allowed in an hour the room stays off until an operator acts."""
     with start_simulator(buses=1, meters=3, transport="tcp", seed=6, speed=60.0,
                          random_heaters=False) as sim:
         db = tmp_path / "station.db"
@@ -50,6 +56,8 @@ def test_the_station_sees_a_heater_a_meter_without_its_own_rule_lets_through(tmp
         meter = sim.meter(1, 3)
         meter.settings.malicious_detection = 0  # its own rule off (or a meter without one)
         meter.settings.power_limit_w = 20_000
+        settings.change(operator(), settings.RESTORE_DELAY_S, 2)
+        settings.change(operator(), settings.MAX_RESTORES, 1)
         service = ReadingService(role="test", flush_s=0.05, billing_every_s=3600)
         assert service.start()[0]
         try:
@@ -60,9 +68,19 @@ def test_the_station_sees_a_heater_a_meter_without_its_own_rule_lets_through(tmp
             sim.set_faults("1.3:load=1500:1.0")  # an immersion heater switched on
             assert wait_for(lambda: any(a.meter_id == heater for a in alarm_list(
                 operator("viewer"), kind="malicious_load")), timeout=20)
-            [alarm] = alarm_list(operator("viewer"), kind="malicious_load")
+            alarm = alarm_list(operator("viewer"), kind="malicious_load")[-1]
             assert "the station saw a resistive step" in alarm.text
-            assert meter.snapshot().relay_closed  # the meter itself let it through
+            assert wait_for(lambda: not meter.snapshot().relay_closed, timeout=20)
+            hold = RelayHold.get()
+            assert hold.reason == "malicious_load" and hold.restore_at is not None
+            # restored after 2 s, the heater still on: tripped again, and now it stays off
+            assert wait_for(lambda: (h := RelayHold.get_or_none()) is not None
+                            and h.restore_at is None, timeout=30)
+            assert ControlLog.select().where(ControlLog.action == "close").count() == 1
+            assert len(alarm_list(operator("viewer"), kind="malicious_load")) == 2
+            assert wait_for(lambda: not meter.snapshot().relay_closed, timeout=20)
+            time.sleep(3)
+            assert not meter.snapshot().relay_closed
         finally:
             service.stop()
             open_database(db).close()

@@ -1,7 +1,8 @@
 """A large import books set-based in one short transaction: the rows it writes are exactly those
-booking each row through ``book_recharge`` writes, cancelling before the booking books nothing,
-and what changed since the preview (a payment booked at the desk, an account closed) refuses the
-whole import."""
+booking each row through ``book_recharge`` writes (the station-money rooms' relays end as they
+would, commanded once on the final balance instead of after each row), cancelling before the
+booking books nothing, and what changed since the preview (a payment booked at the desk, an
+account closed) refuses the whole import."""
 
 from __future__ import annotations
 
@@ -116,19 +117,35 @@ def _row_by_row(preview: payments_import.ImportPreview, t: float) -> None:
                    "not_payments": len(preview.skipped)}
 
 
+def _meters(path) -> dict[str, int]:
+    """{room: its first meter's id}."""
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return dict(conn.execute("SELECT n.code, MIN(m.id) FROM meter m JOIN node n ON "
+                                 "n.id = m.node_id GROUP BY n.code").fetchall())
+    finally:
+        conn.close()
+
+
 def _tables(path) -> dict[str, list[tuple]]:
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
-        outbox = [c for (_n, c, *_rest) in conn.execute("PRAGMA table_info(outbox)")
-                  if c not in ("created_at", "updated_at")]
+        tokens = conn.execute("SELECT meter_id, amount_cents, txn_id, receipt_no, state "
+                              "FROM outbox WHERE action = 'recharge' ORDER BY id").fetchall()
+        relays: dict[int, str] = {}  # each meter's last relay command still to count
+        for meter, action in conn.execute("SELECT meter_id, action FROM outbox WHERE action "
+                                          "IN ('trip', 'close') AND state != 'withdrawn' "
+                                          "ORDER BY id"):
+            relays[meter] = action
         return {
             "ledger_txn": conn.execute("SELECT * FROM ledger_txn ORDER BY id").fetchall(),
             "ledger_entry": conn.execute("SELECT * FROM ledger_entry ORDER BY id").fetchall(),
             "book_account": conn.execute("SELECT * FROM book_account ORDER BY id").fetchall(),
             "counter": conn.execute("SELECT * FROM counter ORDER BY name").fetchall(),
-            # every column but the times the row was written
-            "outbox": conn.execute(f"SELECT {', '.join(outbox)} FROM outbox ORDER BY id")
-            .fetchall(),
+            "tokens": tokens,
+            "relays": sorted(relays.items()),
+            "holds": conn.execute("SELECT meter_id, reason, source, overridden_by FROM "
+                                  "relay_hold ORDER BY meter_id, reason").fetchall(),
             "audit": conn.execute("SELECT id, operator, kind, target, node, before, after, "
                                   "detail FROM audit_entry ORDER BY id").fetchall(),
         }
@@ -153,12 +170,15 @@ def test_set_based_booking_writes_what_row_by_row_booking_writes(tmp_path):
     got, want = _tables(bulk), _tables(single)
     for table in want:
         assert got[table] == want[table], table
-    # the cases the fixture was built for did happen: after the close queued beforehand, the
-    # trip of 2-102 (P01), a token for 1-101 (P02), the close of 2-101 (P03), a token for
-    # 1-102 (P06), the close of 2-106's tripped meter (P10), a token for 1-101 (P12)
-    assert [row[2] for row in want["outbox"]] == ["close", "trip", "recharge", "close",
-                                                  "recharge", "close", "recharge"]
-    assert [row[6] for row in want["outbox"]] == [None, None, 2, None, 6, None, 12]
+    # the cases the fixture was built for did happen: tokens for 1-101 (P02, P12) and 1-102
+    # (P06); 2-101 and 2-106's tripped meter closed, 2-105's close (queued beforehand) kept;
+    # 2-102's trip (P01) withdrawn once P11 lifted it above zero, the meter on keep-power and
+    # the one on never touched; nobody left held for arrears
+    assert [row[3] for row in want["tokens"]] == [2, 6, 12]
+    ids = _meters(single)
+    assert dict(want["relays"]) == {ids["2-101"]: "close", ids["2-105"]: "close",
+                                    ids["2-106"]: "close"}
+    assert want["holds"] == []
     assert want["counter"] == [("receipt", len(ROWS))]
 
 
@@ -203,8 +223,9 @@ def test_a_booking_made_while_staging_is_worked_in(tmp_path, caplog):
     got, want = _tables(bulk), _tables(single)
     for table in want:
         assert got[table] == want[table], table
-    assert [row[2] for row in want["outbox"]] == ["close", "trip", "recharge", "recharge",
-                                                  "close", "recharge"]
+    meters = _meters(single)
+    assert dict(want["relays"]) == {meters["2-105"]: "close", meters["2-106"]: "close"}
+    assert want["holds"] == [(meters["2-101"], "arrears", "", "")]  # still in debt: held
 
 
 def test_cancelled_before_the_booking_books_nothing(tmp_path):

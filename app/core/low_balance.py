@@ -6,6 +6,10 @@ level 2 gets one alarm of each, however many billing runs see it there; a rechar
 it above the first threshold clears them and so re-arms every level. What has fired is the open
 ``low_balance`` alarms of the account (no state of its own: a restart changes nothing). The
 balance is the ledger's (what the station holds for the account). Run after each billing run.
+
+A level newly raised also texts the room's occupants (``sms_outbox.notify``, kind
+``low_balance_<level>``, event ``low_balance:<alarm id>``), in the alarm's transaction: each
+crossing is texted once, and the next crossing after a recharge is a new alarm and a new text.
 """
 
 from __future__ import annotations
@@ -15,9 +19,11 @@ import json
 from app.core import settings
 from app.core.alarms import clear_alarm, raise_alarm
 from app.core.money import format_cents
+from app.core.sms_outbox import notify
 from app.storage import accounts as account_store
 from app.storage import alarms as alarm_store
 from app.storage import ledger
+from app.storage.db import write_transaction
 
 
 def level_of(balance_cents: int, first_cents: int, second_cents: int) -> int:
@@ -60,9 +66,12 @@ def check(balances: dict[int, int] | None = None) -> int:
         if level == 0 and done:
             clear_alarm("low_balance", account_id=acct.id)
         elif level > done:
-            raise_alarm("low_balance", level, {"room": acct.room, "account": acct.number,
-                                               "balance": format_cents(balance, symbol=True),
-                                               "level": level},
-                        account_id=acct.id, once=False)
+            with write_transaction():
+                alarm_id = raise_alarm("low_balance", level, {
+                    "room": acct.room, "account": acct.number,
+                    "balance": format_cents(balance, symbol=True), "level": level},
+                    account_id=acct.id, once=False)
+                notify(f"low_balance_{level}", acct.id, event=f"low_balance:{alarm_id}",
+                       params={"balance_cents": balance})
             raised += 1
     return raised

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
-from app.core import automatic, backup, billing
+from app.core import automatic, backup, billing, settings, sms_outbox
 from app.core.alarms import raise_alarm
 from app.core.outbox import OutboxDelivery
 from app.core.polling import BusPoller, Command
@@ -118,6 +118,7 @@ class ReadingService:
         self._backup_thread: threading.Thread | None = None
         self._backup_progress = Progress()
         self._backup_retry_at = 0.0
+        self.sms_every_s = 5.0
         self.control_every_s = automatic.EVERY_S
 
     def add_listener(self, listener: Listener) -> None:
@@ -230,6 +231,9 @@ class ReadingService:
         self._threads.append(self._spawn("billing", self._billing, self._stop))
         self._threads.append(self._spawn(  # restores, schedules, holds (core/automatic)
             "control", lambda: automatic.run(self._stop, self.control_every_s), self._stop))
+        if settings.get(settings.SMS_SENDER) != "none":  # texts to residents (the SMS outbox)
+            self._threads.append(self._spawn(
+                "sms", lambda: sms_outbox.run(self._stop, self.sms_every_s), self._stop))
         self.running = True
         log.info("reading service started: %d buses, %d meters", len(self.pollers),
                  sum(len(p.slots) for p in self.pollers.values()))

@@ -29,6 +29,7 @@ class StationOption(Generic[T]):
     label: str  # marked for translation
     minimum: int | None = None
     maximum: int | None = None
+    choices: tuple[str, ...] = ()  # a text option: only these
 
     def parse(self, raw: object) -> T:
         """The value from text or a number; refuses what is out of bounds or of the wrong type."""
@@ -43,7 +44,11 @@ class StationOption(Generic[T]):
                 raise UserFacingError(_("{label}: from {min} to {max}").format(
                     label=_(self.label), min=self.minimum, max=self.maximum))
             return value  # type: ignore[return-value]
-        return str(raw).strip()  # type: ignore[return-value]
+        value = str(raw).strip()
+        if self.choices and value not in self.choices:
+            raise UserFacingError(_("{label}: one of {choices}").format(
+                label=_(self.label), choices=", ".join(self.choices)))
+        return value  # type: ignore[return-value]
 
 
 LOCK_AFTER_MIN = StationOption("ui.lock_after_min", int, 10,
@@ -65,11 +70,36 @@ MAX_RESTORES = StationOption("control.max_restores", int, 3,
                              N_("Automatic restores within an hour before a room stays off "
                                 "until an operator acts"), 0, 100)
 
+SMS_SENDER = StationOption("sms.sender", str, "none",
+                           N_("Texts to residents go through (none, modem or http)"),
+                           choices=("none", "modem", "http"))
+SMS_MODEM_PORT = StationOption("sms.modem_port", str, "",
+                               N_("SMS modem's serial port (e.g. /dev/ttyUSB2 or COM5)"))
+SMS_MODEM_BAUD = StationOption("sms.modem_baud", int, 115200, N_("SMS modem's speed (baud)"),
+                               1200, 921600)
+SMS_HTTP_URL = StationOption("sms.http_url", str, "",
+                             N_("SMS gateway's address (https://...; its key in the file "
+                                "sms-gateway.key beside the database)"))
+SMS_DAILY_CAP = StationOption("sms.daily_cap", int, 5,
+                              N_("Texts to one phone number a day, at most"), 1, 100)
+SMS_QUIET_FROM = StationOption("sms.quiet_from", int, 22,
+                               N_("No texts from this hour (quiet hours)"), 0, 23)
+SMS_QUIET_TO = StationOption("sms.quiet_to", int, 7,
+                             N_("No texts until this hour (same as the start: no quiet hours)"),
+                             0, 23)
+SMS_LANG = StationOption("sms.lang", str, "zh_CN", N_("Language of the texts (zh_CN or en)"),
+                         choices=("zh_CN", "en"))
+
 OPTIONS: dict[str, StationOption] = {o.key: o for o in (LOCK_AFTER_MIN, BACKUP_HOUR,
                                                          BACKUP_KEEP, BACKUP_DIR,
                                                          LOW_BALANCE_1_YUAN,
                                                          LOW_BALANCE_2_YUAN,
-                                                         RESTORE_DELAY_S, MAX_RESTORES)}
+                                                         RESTORE_DELAY_S, MAX_RESTORES,
+                                                         SMS_SENDER,
+                                                         SMS_MODEM_PORT, SMS_MODEM_BAUD,
+                                                         SMS_HTTP_URL, SMS_DAILY_CAP,
+                                                         SMS_QUIET_FROM, SMS_QUIET_TO,
+                                                         SMS_LANG)}
 
 
 def get(option: StationOption[T]) -> T:

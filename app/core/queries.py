@@ -246,3 +246,13 @@ def tariffs(operator: Operator) -> list[dict]:
     """Every tariff version (group, starts_on, price, tiers, allowance_kwh, created_by)."""
     require(operator, Permission.VIEW)
     return store.tariff_rows()
+
+
+def open_account_groups(operator: Operator) -> dict[str, int]:
+    """The tariff groups of the open accounts, each with how many rooms it holds, by name (what
+    the control view offers as a group)."""
+    require(operator, Permission.VIEW)
+    groups: dict[str, int] = {}
+    for a in store.open_accounts():
+        groups[a.tariff_group] = groups.get(a.tariff_group, 0) + 1
+    return dict(sorted(groups.items()))

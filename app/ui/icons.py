@@ -1,5 +1,6 @@
 """Status icons drawn with QPainter (no image files to ship or scale): one per MeterState,
-and a building / floor mark tinted by how many of its meters answer."""
+and a building / floor mark tinted by how many of its meters answer; either may carry an alarm
+badge (its worst open alarm's level), and the tray shows the station's own mark."""
 
 from __future__ import annotations
 
@@ -76,20 +77,40 @@ def _draw_state(p: QPainter, state: MeterState) -> None:
         p.drawLine(QPointF(5, 8), QPointF(11, 8))
 
 
+#: The alarm badge's colour for each alarm level (3 danger, 2 warning, 1 notice).
+ALARM_COLOURS = {3: QColor("#c62828"), 2: QColor("#e65100"), 1: QColor("#f9a825")}
+
+
+def _draw_badge(p: QPainter, level: int) -> None:
+    """An alarm badge in the top right corner: a disc of the level's colour, ringed in white,
+    with an exclamation mark."""
+    if level not in ALARM_COLOURS:
+        return
+    p.setPen(QPen(QColor("white"), 1.2))
+    p.setBrush(ALARM_COLOURS[level])
+    p.drawEllipse(QRectF(6.1, 0.6, 9.3, 9.3))
+    p.setPen(QPen(QColor("white"), 1.6, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap))
+    p.drawLine(QPointF(10.75, 2.7), QPointF(10.75, 5.6))
+    p.drawPoint(QPointF(10.75, 7.7))
+
+
 @cache
-def state_icon(state: MeterState) -> QIcon:
+def state_icon(state: MeterState, alarm: int = 0) -> QIcon:
+    """A room's mark; ``alarm``: the level of its worst open alarm (0: none)."""
     icon = QIcon()
     for scale in (1.0, 2.0):
         pm, p = _canvas(scale)
         _draw_state(p, state)
+        _draw_badge(p, alarm)
         p.end()
         icon.addPixmap(pm)
     return icon
 
 
 @cache
-def container_icon(kind: str, health: str) -> QIcon:
-    """A building (or floor) mark; ``health`` is "ok", "partial", "down" or "empty"."""
+def container_icon(kind: str, health: str, alarm: int = 0) -> QIcon:
+    """A building (or floor) mark; ``health`` is "ok", "partial", "down" or "empty";
+    ``alarm``: the worst open alarm's level in the rooms under it (0: none)."""
     colour = {"ok": "#2e7d32", "partial": "#f29900", "down": "#757575",
               "empty": "#bdbdbd"}[health]
     icon = QIcon()
@@ -109,6 +130,31 @@ def container_icon(kind: str, health: str) -> QIcon:
         p.setPen(QPen(QColor("white"), 1))
         p.setBrush(QColor(colour))
         p.drawEllipse(QRectF(8.5, 8.5, 7, 7))
+        _draw_badge(p, alarm)
+        p.end()
+        icon.addPixmap(pm)
+    return icon
+
+
+@cache
+def station_icon() -> QIcon:
+    """VoltKeeper's own mark (the tray's): a lightning bolt on a blue tile."""
+    icon = QIcon()
+    for scale in (1.0, 2.0, 4.0):
+        pm, p = _canvas(scale)
+        p.setPen(Qt.PenStyle.NoPen)
+        p.setBrush(QColor("#1565c0"))
+        p.drawRoundedRect(QRectF(0.5, 0.5, 15, 15), 3, 3)
+        bolt = QPainterPath()
+        for i, (x, y) in enumerate(((9.5, 1.8), (4, 9), (7.6, 9), (6.5, 14.2), (12, 6.8),
+                                    (8.4, 6.8))):
+            if i == 0:
+                bolt.moveTo(x, y)
+            else:
+                bolt.lineTo(x, y)
+        bolt.closeSubpath()
+        p.setBrush(QColor("#ffd54f"))
+        p.drawPath(bolt)
         p.end()
         icon.addPixmap(pm)
     return icon

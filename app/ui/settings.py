@@ -27,6 +27,7 @@ SPLITTER = Option("window/splitter", QByteArray, QByteArray())
 TABLE_HEADER = Option("window/room_table_header_v2", QByteArray, QByteArray())  # v2: 13 columns
 LAST_NODE = Option("window/last_node", int, 0)
 RECEIPT_PAPER = Option("desk/receipt_paper", str, "80mm")  # "80mm" roll or "A4"
+ALARM_SOUND = Option("alarms/sound", bool, True)  # sound new danger alarms (False: muted)
 
 
 class UiSettings:
@@ -50,6 +51,10 @@ class UiSettings:
                 return opt.default
         if opt.type is str:
             return str(value)
+        if opt.type is bool:  # an INI file or the registry gives "true" / "false"
+            if isinstance(value, str):
+                return value.strip().lower() in ("true", "1", "yes", "on")
+            return bool(value)
         return value if isinstance(value, opt.type) else opt.default
 
     def set(self, opt: Option, value) -> None:

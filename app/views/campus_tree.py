@@ -2,7 +2,9 @@
 
 One QAbstractItemModel over the CampusIndex (no item objects: an index's internal id is the node
 id), built in O(n); a live batch repaints only the rows whose state changed. Search filters the
-tree through a recursive QSortFilterProxyModel fed by ``CampusIndex.search``.
+tree through a recursive QSortFilterProxyModel fed by ``CampusIndex.search``. Each room carries
+its worst open alarm (a badge of the alarm's level on its icon, its name in the level's colour,
+the alarm's text in its tooltip), rolled up to its floor and building (``set_alarms``).
 """
 
 from __future__ import annotations
@@ -18,12 +20,13 @@ from PySide6.QtCore import (
 )
 from PySide6.QtWidgets import QLabel, QLineEdit, QMenu, QTreeView, QVBoxLayout, QWidget
 
+from app.core.alarms import RoomAlarm
 from app.core.changes import Changes
 from app.core.live import LiveBatch
 from app.i18n import _, ngettext
 from app.ui import fmt
 from app.ui.context import AppContext
-from app.ui.icons import container_icon, state_icon
+from app.ui.icons import ALARM_COLOURS, container_icon, state_icon
 from app.ui.live_store import MeterState
 
 NODE_ID_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -41,6 +44,9 @@ class CampusTreeModel(QAbstractItemModel):
         self._state: dict[int, MeterState] = {}  # leaf node -> its worst meter state
         self._online: dict[int, bool] = {}  # meter -> answers now
         self._counts: dict[int, list[int]] = {}  # container node -> [online, total]
+        self._alarms: dict[int, RoomAlarm] = {}  # room -> its worst open alarm
+        #: node -> (the worst open alarm's level in it or under it, rooms with open alarms)
+        self._alarm_up: dict[int, tuple[int, int]] = {}
         idx, store = ctx.index, ctx.store
         for node_id, meter_ids in idx.meters_of.items():
             if node_id not in idx.nodes:
@@ -110,9 +116,13 @@ class CampusTreeModel(QAbstractItemModel):
             online, total = self._counts.get(node_id, (0, 0))
             return f"{online}/{total}"
         if role == Qt.ItemDataRole.DecorationRole and col == 0:
+            alarm = self.alarm_level(node_id)
             if leaf:
-                return state_icon(self._state.get(node_id, MeterState.NO_DATA))
-            return container_icon(node.kind, self._health(node_id))
+                return state_icon(self._state.get(node_id, MeterState.NO_DATA), alarm)
+            return container_icon(node.kind, self._health(node_id), alarm)
+        if role == Qt.ItemDataRole.ForegroundRole and col == 0:
+            level = self.alarm_level(node_id)
+            return ALARM_COLOURS[level] if level >= 2 else None
         if role == Qt.ItemDataRole.ToolTipRole:
             return self._tooltip(node_id, leaf)
         if role == Qt.ItemDataRole.TextAlignmentRole and col == 1:
@@ -127,12 +137,31 @@ class CampusTreeModel(QAbstractItemModel):
             return "empty"
         return "ok" if online == total else ("down" if online == 0 else "partial")
 
+    def alarm_level(self, node_id: int) -> int:
+        """The worst open alarm's level in this room, or in the rooms under it (0: none)."""
+        return self._alarm_up.get(node_id, (0, 0))[0]
+
     def _tooltip(self, node_id: int, leaf: bool) -> str:
         idx = self.index_
         if not leaf:
             online, total = self._counts.get(node_id, (0, 0))
-            return _("{online} of {total} meters answer").format(online=online, total=total)
+            text = _("{online} of {total} meters answer").format(online=online, total=total)
+            level, rooms = self._alarm_up.get(node_id, (0, 0))
+            if rooms:
+                text += "\n" + ngettext(
+                    "{n} room with open alarms, the worst of level {level}",
+                    "{n} rooms with open alarms, the worst of level {level}", rooms).format(
+                    n=rooms, level=level)
+            return text
         lines = [idx.nodes[node_id].code or idx.nodes[node_id].name]
+        alarm = self._alarms.get(node_id)
+        if alarm is not None:
+            lines.append(_("Alarm, level {level}: {text}").format(level=alarm.level,
+                                                                 text=alarm.text))
+            if alarm.count > 1:
+                lines.append(ngettext("({n} more open alarm: see Station › Alarms)",
+                                      "({n} more open alarms: see Station › Alarms)",
+                                      alarm.count - 1).format(n=alarm.count - 1))
         names = idx.occupant_names(node_id)
         if names:
             lines.append(fmt.name_list(names))
@@ -179,11 +208,31 @@ class CampusTreeModel(QAbstractItemModel):
         self._repaint(dirty)
         return len(dirty)
 
+    def set_alarms(self, rooms: dict[int, RoomAlarm]) -> int:
+        """Take each room's worst open alarm (``alarms.open_alarms``) and roll it up to the
+        floors and buildings; repaint the rows whose mark changed. Returns how many."""
+        idx = self.index_
+        rooms = {n: a for n, a in rooms.items() if n in idx.nodes}
+        up: dict[int, tuple[int, int]] = {}
+        for node_id, alarm in rooms.items():
+            for n in (node_id, *idx.ancestors(node_id)):
+                level, count = up.get(n, (0, 0))
+                up[n] = (max(level, alarm.level), count + 1)
+        dirty = {n for n in rooms.keys() | self._alarms.keys()
+                 if rooms.get(n) != self._alarms.get(n)}
+        dirty |= {n for n in up.keys() | self._alarm_up.keys()
+                  if up.get(n) != self._alarm_up.get(n)}
+        self._alarms, self._alarm_up = rooms, up
+        self._repaint(dirty)
+        return len(dirty)
+
     def _repaint(self, dirty: set[int]) -> None:
         """Tell the view about changed rows, in contiguous runs per parent."""
         idx = self.index_
         by_parent: dict[int | None, list[int]] = {}
         for node_id in dirty:
+            if node_id not in idx.nodes:  # gone with a change of the campus
+                continue
             by_parent.setdefault(idx.parent_of(node_id), []).append(idx.row_of[node_id])
         for parent_id, rows in by_parent.items():
             rows.sort()
@@ -240,6 +289,8 @@ class CampusTree(QWidget):
         self.view.setModel(self.proxy)
         self.view.setUniformRowHeights(True)  # cheap layout for 10,000 rooms
         self.view.setAlternatingRowColors(True)
+        # Ctrl/Shift+click picks several rooms (the control view's hand-picked list)
+        self.view.setSelectionMode(QTreeView.SelectionMode.ExtendedSelection)
         self.view.header().setStretchLastSection(False)
         self.view.header().setSectionResizeMode(0, self.view.header().ResizeMode.Stretch)
         self.view.header().resizeSection(1, 70)
@@ -328,6 +379,14 @@ class CampusTree(QWidget):
         self.view.scrollTo(proxy_index)
         return True
 
+    def selected_nodes(self) -> list[int]:
+        """The nodes selected (several with Ctrl or Shift), in tree order."""
+        rows = self.view.selectionModel().selectedRows(0)
+        nodes = {int(i.data(NODE_ID_ROLE)) for i in rows}
+        idx = self.ctx.index
+        return sorted(nodes, key=lambda n: [idx.row_of[a] for a in
+                                            reversed([n, *idx.ancestors(n)])])
+
     def current_node(self) -> int:
         index = self.view.currentIndex()
         return int(index.data(NODE_ID_ROLE)) if index.isValid() else 0
@@ -337,6 +396,10 @@ class CampusTree(QWidget):
 
     def on_batch(self, batch: LiveBatch) -> None:
         self.model.apply(batch)
+
+    def set_alarms(self, rooms: dict[int, RoomAlarm]) -> None:
+        """Each room's worst open alarm (the window's alarm watch tells it)."""
+        self.model.set_alarms(rooms)
 
     def on_changes(self, changes: Changes) -> None:
         current = self.current_node()

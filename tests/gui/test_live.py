@@ -41,7 +41,7 @@ def test_selected_room_shows_live_values_that_change(qtbot, live_campus, open_wi
     ctx = window.ctx
     assert ctx.source.polling
     # one QThread per bus, and the service's own (supervised) loops
-    assert sorted(running_threads()) == ["billing", "bus-B01", "lease", "writer"]
+    assert sorted(running_threads()) == ["billing", "bus-B01", "control", "lease", "writer"]
     room = ctx.index.exact("1-101")
     meter_id = ctx.index.meters_of[room][0]
     window.tree.select_node(room)
@@ -68,8 +68,10 @@ def test_selected_room_shows_live_values_that_change(qtbot, live_campus, open_wi
     def icon_of(node_id):
         return tree_model.index_of(node_id).data(Qt.ItemDataRole.DecorationRole).cacheKey()
 
-    qtbot.waitUntil(lambda: icon_of(dry) == state_icon(MeterState.TRIPPED).cacheKey()
-                    and icon_of(low) == state_icon(MeterState.LOW_BALANCE).cacheKey(),
+    def shows(node_id, state):  # the state's icon, with the room's alarm badge if it has one
+        return icon_of(node_id) == state_icon(state, tree_model.alarm_level(node_id)).cacheKey()
+
+    qtbot.waitUntil(lambda: shows(dry, MeterState.TRIPPED) and shows(low, MeterState.LOW_BALANCE),
                     timeout=10_000)
     assert tree_model.index_of(dry, 1).data() == "tripped"
 
@@ -106,7 +108,7 @@ def test_window_follows_the_serve_process(qtbot, live_campus, open_window, shoot
         serve.wait(20)
         qtbot.waitUntil(lambda: source.polling, timeout=15_000)
         assert window.source_label.text() == "Polling 1 bus"
-        assert sorted(running_threads()) == ["billing", "bus-B01", "lease", "writer"]
+        assert sorted(running_threads()) == ["billing", "bus-B01", "control", "lease", "writer"]
         _wait_for_change(qtbot, window.panel)
     finally:
         if serve.poll() is None:

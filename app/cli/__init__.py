@@ -55,6 +55,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
         rules,
         serve,
         sms,
+        station_settings,
         status,
     )
     from app.simulator import cli as sim_cli
@@ -77,7 +78,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
     sim_cli.add_arguments(p)
     handlers["simulate"] = sim_cli.run
     for module in (demo, serve, status, desk, control, rules, alarms, operators, audit, backup,
-                   sms):
+                   sms, station_settings):
         handlers.update(module.register(sub))
     return parser, handlers
 

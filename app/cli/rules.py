@@ -4,9 +4,9 @@ plans, and why a relay is held open.
 
     main.py limit --db D --operator N (--room R | --building B | --group G) (--watts W | --none)
     main.py detection --db D --operator N (selection) [--on | --off] [--threshold W]
-    main.py appliance add|remove|list ...
-    main.py schedule add|remove|except|list ...
-    main.py plan add|apply|undo|list ...
+    main.py appliance add|remove|list --db D ...
+    main.py schedule add|remove|except|list --db D ...
+    main.py plan add|apply|undo|list --db D ...
     main.py holds --db D [--json]
 
 Every change is an audited act of a signed-in operator (``control_batch``: administrators).
@@ -21,13 +21,13 @@ from datetime import date
 
 from app.cli import add_db
 from app.cli.auth import add_operator_flag, signed_in
-from app.core import control, limit_plans, power_limits, schedules
+from app.core import control, control_rules, limit_plans, power_limits, schedules
+from app.core.operators import Operator
 from app.core.station import open_station
 from app.errors import UsageError
 from app.i18n import _
-from app.storage import campus
-from app.storage import holds as hold_store
-from app.storage import rules as rule_store
+
+READER = Operator.system("command line")
 
 
 def _selection(p: argparse.ArgumentParser, *, rooms: bool = True) -> None:
@@ -37,6 +37,15 @@ def _selection(p: argparse.ArgumentParser, *, rooms: bool = True) -> None:
     where.add_argument("--building", metavar="NAME",
                        help=_("every room of a building (or floor) by its name in the tree"))
     where.add_argument("--group", metavar="NAME", help=_("every room of a tariff group"))
+
+
+def _act(acts, name: str, help: str, acts_as_operator: bool = True) -> argparse.ArgumentParser:
+    """An action's parser with ``--db`` (and ``--operator`` for a change)."""
+    a = acts.add_parser(name, help=help)
+    add_db(a)
+    if acts_as_operator:
+        add_operator_flag(a)
+    return a
 
 
 def _chosen(args: argparse.Namespace) -> tuple[list[int], str]:
@@ -61,7 +70,9 @@ def register(sub) -> dict:
     _selection(p)
     value = p.add_mutually_exclusive_group(required=True)
     value.add_argument("--watts", type=int, metavar="W", help=_("the limit in watts"))
-    value.add_argument("--none", action="store_true", help=_("remove the station's limit"))
+    value.add_argument("--none", action="store_true",
+                       help=_("remove the station's limit (its meters keep the last one "
+                              "written)"))
 
     p = sub.add_parser("detection", help=_("switch the meters' own malicious-load rule on or "
                                            "off, or set its threshold"))
@@ -75,58 +86,48 @@ def register(sub) -> dict:
 
     p = sub.add_parser("appliance", help=_("appliances a room is allowed (not a malicious "
                                            "load there)"))
-    add_db(p)
     acts = p.add_subparsers(dest="action", metavar="ACTION", required=True)
-    a = acts.add_parser("add", help=_("allow an appliance in a room"))
-    add_operator_flag(a)
+    a = _act(acts, "add", help=_("allow an appliance in a room"))
     a.add_argument("--room", required=True, help=_("the room or shop, by its number"))
     a.add_argument("--name", required=True, help=_("what it is, e.g. kettle"))
     a.add_argument("--watts", type=int, required=True, metavar="W", help=_("rated power"))
-    a = acts.add_parser("remove", help=_("no longer allow it"))
-    add_operator_flag(a)
+    a = _act(acts, "remove", help=_("no longer allow it"))
     a.add_argument("--id", type=int, required=True)
-    a = acts.add_parser("list", help=_("the allowed appliances"))
+    a = _act(acts, "list", help=_("the allowed appliances"), acts_as_operator=False)
     a.add_argument("--json", action="store_true", help=_("machine-readable output"))
 
     p = sub.add_parser("schedule", help=_("lights-out schedules, holidays and exceptions"))
-    add_db(p)
     acts = p.add_subparsers(dest="action", metavar="ACTION", required=True)
-    a = acts.add_parser("add", help=_("create or change a schedule"))
-    add_operator_flag(a)
+    a = _act(acts, "add", help=_("create or change a schedule"))
     a.add_argument("--name", required=True)
     _selection(a, rooms=False)
     a.add_argument("--window", action="append", required=True, metavar="'Sun-Thu 23:00-06:00'",
                    help=_("off from the first time to the second on those days (repeat for "
                           "more)"))
     a.add_argument("--disabled", action="store_true", help=_("keep it, but not in force"))
-    a = acts.add_parser("remove", help=_("remove a schedule (its rooms close)"))
-    add_operator_flag(a)
+    a = _act(acts, "remove", help=_("remove a schedule (its rooms close)"))
     a.add_argument("--name", required=True)
-    a = acts.add_parser("except", help=_("a holiday or another window on one day"))
-    add_operator_flag(a)
+    a = _act(acts, "except", help=_("a holiday or another window on one day"))
     a.add_argument("--day", required=True, metavar="YYYY-MM-DD")
     a.add_argument("--name", help=_("the schedule (default: every schedule)"))
     a.add_argument("--window", action="append", default=[], metavar="'01:00-06:00'",
                    help=_("the day's window instead (none: a holiday)"))
     a.add_argument("--note", default="", help=_("why, e.g. 元旦"))
-    a = acts.add_parser("list", help=_("the schedules and their exceptions"))
+    a = _act(acts, "list", help=_("the schedules and their exceptions"), acts_as_operator=False)
     a.add_argument("--json", action="store_true", help=_("machine-readable output"))
 
     p = sub.add_parser("plan", help=_("selective limiting plans for a supply shortage"))
-    add_db(p)
     acts = p.add_subparsers(dest="action", metavar="ACTION", required=True)
-    a = acts.add_parser("add", help=_("define a plan"))
-    add_operator_flag(a)
+    a = _act(acts, "add", help=_("define a plan"))
     a.add_argument("--name", required=True)
     a.add_argument("--do", required=True, choices=limit_plans.PLAN_ACTIONS,
                    help=_("lower the limit, or trip"))
     _selection(a, rooms=False)
     a.add_argument("--watts", type=int, metavar="W", help=_("the lowered limit"))
     for name, text in (("apply", _("put a plan in force")), ("undo", _("undo a plan exactly"))):
-        a = acts.add_parser(name, help=text)
-        add_operator_flag(a)
+        a = _act(acts, name, help=text)
         a.add_argument("--name", required=True)
-    a = acts.add_parser("list", help=_("the plans"))
+    a = _act(acts, "list", help=_("the plans"), acts_as_operator=False)
     a.add_argument("--json", action="store_true", help=_("machine-readable output"))
 
     p = sub.add_parser("holds", help=_("which meters the station keeps off, and why"))
@@ -166,9 +167,8 @@ def detection_command(args: argparse.Namespace) -> int:
 def appliance_command(args: argparse.Namespace) -> int:
     open_station(args.db, create=False)
     if args.action == "list":
-        names = {n.id: n.code or n.name for n in campus.nodes()}
-        rows = [{"id": a.id, "room": names.get(a.node_id, "-"), "name": a.name,
-                 "watts": a.rated_w} for a in rule_store.appliances()]
+        rows = [{"id": a.id, "room": room, "name": a.name, "watts": a.rated_w}
+                for a, room in control_rules.appliances_by_room(READER)]
         _json_or_lines(args, rows, lambda r: f"{r['id']:>4} {r['room']:<10} {r['name']} "
                                              f"{r['watts']} W")
         return 0
@@ -196,15 +196,13 @@ def _day(text: str) -> date:
 def schedule_command(args: argparse.Namespace) -> int:
     open_station(args.db, create=False)
     if args.action == "list":
-        names = {n.id: n.name for n in campus.nodes()}
-        excepts = rule_store.exceptions()
-        rows = [{"name": s.name, "building": names.get(s.node_id) if s.node_id else None,
-                 "group": s.tariff_group or None, "windows": s.windows, "enabled": s.enabled,
-                 "in_force": s.applied is not None,
+        snap = control_rules.snapshot(READER)
+        rows = [{"name": r.name, "for": r.target, "windows": r.windows, "enabled": r.enabled,
+                 "in_force": r.in_force_since is not None,
                  "exceptions": [{"id": e.id, "day": e.day, "windows": e.windows,
-                                 "note": e.note} for e in excepts
-                                if e.schedule_id in (None, s.id)]}
-                for s in rule_store.schedules()]
+                                 "note": e.note} for e in snap.exceptions
+                                if e.schedule in (None, r.name)]}
+                for r in snap.schedules]
         _json_or_lines(args, rows, _schedule_line)
         return 0
     operator = signed_in(args.operator, f"schedule {args.action}")
@@ -225,18 +223,11 @@ def schedule_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _windows_text(windows: list[dict]) -> str:
-    from app.core.schedules import DAY_NAMES
-    return "; ".join(f"{','.join(DAY_NAMES[d] for d in w['days'])} {w['off']}-{w['on']}"
-                     for w in windows) or _("none")
-
-
 def _schedule_line(r: dict) -> str:
     state = _("in force now") if r["in_force"] else _("enabled") if r["enabled"] \
         else _("disabled")
-    lines = [f"{r['name']}: {r['building'] or r['group']}, {_windows_text(r['windows'])} "
-             f"({state})"]
-    lines += [f"    {e['day']} [{e['id']}]: {_windows_text(e['windows'])} {e['note']}"
+    lines = [f"{r['name']}: {r['for']}, {'; '.join(r['windows'])} ({state})"]
+    lines += [f"    {e['day']} [{e['id']}]: {'; '.join(e['windows']) or _('none')} {e['note']}"
               for e in r["exceptions"]]
     return "\n".join(lines)
 
@@ -244,13 +235,12 @@ def _schedule_line(r: dict) -> str:
 def plan_command(args: argparse.Namespace) -> int:
     open_station(args.db, create=False)
     if args.action == "list":
-        names = {n.id: n.name for n in campus.nodes()}
-        rows = [{"name": p.name, "action": p.action, "limit_w": p.limit_w,
-                 "building": names.get(p.node_id) if p.node_id else None,
-                 "group": p.tariff_group or None, "in_force": p.applied_at is not None,
-                 "applied_by": p.applied_by or None} for p in rule_store.plans()]
+        rows = [{"name": p.name, "action": p.action, "limit_w": p.limit_w, "for": p.target,
+                 "rooms": p.rooms, "in_force": p.applied_at is not None,
+                 "applied_by": p.applied_by or None}
+                for p in control_rules.snapshot(READER).plans]
         _json_or_lines(args, rows, lambda r: f"{r['name']}: {r['action']} "
-                       f"{r['limit_w'] or ''} {r['building'] or r['group']}"
+                       f"{r['limit_w'] or ''} {r['for']} ({r['rooms']})"
                        + (f" ({_('in force now')})" if r["in_force"] else ""))
         return 0
     operator = signed_in(args.operator, f"plan {args.action}")
@@ -269,23 +259,17 @@ def plan_command(args: argparse.Namespace) -> int:
 
 def holds_command(args: argparse.Namespace) -> int:
     open_station(args.db, create=False)
-    nodes = {n.id: n for n in campus.nodes()}
-    buses = {b.id: b.name for b in campus.buses()}
-    meters = {m.id: m for m in campus.meters()}
-    rows = []
-    for h in hold_store.holds():
-        m = meters.get(h.meter_id)
-        node = nodes.get(m.node_id) if m else None
-        rows.append({"room": (node.code or node.name) if node else "-",
-                     "meter": campus.bus_address(m, buses) if m else str(h.meter_id),
-                     "reason": h.reason, "source": h.source,
-                     "since": time.strftime("%Y-%m-%d %H:%M", time.localtime(h.since)),
-                     "restore_at": None if h.restore_at is None else time.strftime(
-                         "%Y-%m-%d %H:%M:%S", time.localtime(h.restore_at)),
-                     "overridden_by": h.overridden_by or None})
+    rows = [{"room": h.room, "meter": h.meter, "reason": h.reason, "source": h.source,
+             "since": h.since, "restore_at": h.restore_at,
+             "overridden_by": h.overridden_by or None}
+            for h in control_rules.hold_rows(READER)]
     _json_or_lines(args, rows, lambda r: (
-        f"{r['room']:<10} {r['meter']:<8} {r['reason']} {r['source']} {r['since']}"
-        + (f" -> {r['restore_at']}" if r["restore_at"] else "")
+        f"{r['room']:<10} {r['meter']:<8} {r['reason']} {r['source']} {_when(r['since'])}"
+        + (f" -> {_when(r['restore_at'])}" if r["restore_at"] else "")
         + (f" ({_('overridden by {name}').format(name=r['overridden_by'])})"
            if r["overridden_by"] else "")))
     return 0
+
+
+def _when(t: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))

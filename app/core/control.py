@@ -96,12 +96,7 @@ def select_nodes(*, room: str | None = None, building: str | None = None,
             raise UserFacingError(_("no room {room!r}").format(room=room))
         chosen.update(found)
     if building is not None:
-        key = building.strip()
-        roots = [n.id for n in nodes.values() if n.kind != "room" and key in (n.name, n.code)]
-        if not roots:
-            raise UserFacingError(_("no building or part of the campus named {name!r}")
-                                  .format(name=building))
-        with_everything_under(roots)
+        with_everything_under([named_node(building, nodes)])
     if group is not None:
         found = [a.node_id for a in account_store.open_accounts()
                  if a.tariff_group == group.strip()]
@@ -114,14 +109,32 @@ def select_nodes(*, room: str | None = None, building: str | None = None,
     return chosen
 
 
-def named_node(name: str) -> int:
-    """The building (or any node above the rooms) the tree shows as ``name``."""
+#: What ``--building`` may name: the campus, a building or a floor (not a room or a shop).
+ABOVE_ROOMS = ("campus", "building", "floor")
+
+
+def named_node(name: str, nodes: dict[int, campus.NodeRecord] | None = None) -> int:
+    """The campus, building or floor the tree shows as ``name`` (its name or its code).
+    Refuses a name that names nothing, or several (every building has a floor "1F": its code,
+    e.g. 1-1F, names one)."""
     key = name.strip()
-    found = [n.id for n in campus.nodes() if n.kind != "room" and key in (n.name, n.code)]
+    nodes = {n.id: n for n in campus.nodes()} if nodes is None else nodes
+    found = [n for n in nodes.values() if n.kind in ABOVE_ROOMS and key in (n.name, n.code)]
     if not found:
         raise UserFacingError(_("no building or part of the campus named {name!r}")
                               .format(name=name))
-    return found[0]
+    by_code = [n for n in found if n.code == key]
+    if len(found) > 1 and len(by_code) == 1:
+        return by_code[0].id
+    if len(found) > 1:
+        raise UserFacingError(_("{name!r} names {n} parts of the campus: give the code of the "
+                                "one you mean ({codes})").format(
+            name=name, n=len(found), codes=", ".join(n.code or n.name for n in found[:6])))
+    return found[0].id
+
+
+def is_room(node_id: int) -> bool:
+    return any(n.id == node_id and n.kind in ("room", "shop") for n in campus.nodes())
 
 
 def select_rooms(**selection) -> list[int]:

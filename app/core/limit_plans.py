@@ -79,7 +79,7 @@ def apply_plan(operator: Operator, name: str, *, now: float | None = None) -> in
             had_rule, before = node_id in limits, limits.get(node_id)
             sent: list[int] = []
             if plan.action == "limit":
-                new = plan.limit_w if before is None else min(before, plan.limit_w)
+                new = _plan_limit(plan, before)
                 store.set_power_limit(node_id, new, operator.name)
                 sent = write_setting(node_id, "power_limit", new)
             store.add_undo(plan.id, node_id, had_rule, before, sent)
@@ -91,17 +91,28 @@ def apply_plan(operator: Operator, name: str, *, now: float | None = None) -> in
     return len(rooms)
 
 
+def _plan_limit(plan: PlanRecord, before: int | None) -> int | None:
+    """The limit the plan gives a room whose limit was ``before``: never a higher one."""
+    return plan.limit_w if before is None else min(before, plan.limit_w)
+
+
 def undo_plan(operator: Operator, name: str, *, now: float | None = None) -> int:
     """End the plan: every room's limit as it was, on the station and on its meters; a
-    tripping plan's rooms closed (unless held otherwise). Returns how many rooms."""
+    tripping plan's rooms closed (unless held otherwise). A room whose limit an operator
+    changed while the plan was in force keeps that limit. Returns how many rooms."""
     plan = _plan(name)
     if plan.applied_at is None:
         raise UserFacingError(_("plan {name!r} is not in force").format(name=name))
     now = time.time() if now is None else now
     with act(operator, Permission.CONTROL_BATCH, "plan_undo", target=plan.name) as a:
         rows = store.undo_rows(plan.id)
-        unknown = 0
+        now_limits = store.power_limits([r.node_id for r in rows])
+        unknown = kept = 0
         for row in rows:
+            if plan.action == "limit" and now_limits.get(row.node_id) != _plan_limit(
+                    plan, row.previous_limit_w):
+                kept += 1  # changed by an operator while the plan was in force: theirs stays
+                continue
             if row.had_rule:
                 store.set_power_limit(row.node_id, row.previous_limit_w, operator.name)
             else:
@@ -111,7 +122,8 @@ def undo_plan(operator: Operator, name: str, *, now: float | None = None) -> int
             relay_holds.release(None, "plan", source=plan.name, now=now)
         store.drop_undo(plan.id)
         store.mark_plan(plan.id, None, operator.name)
-        a.after = {"rooms": len(rows), "meters_unknown": unknown}
+        a.after = {"rooms": len(rows), "meters_unknown": unknown,
+                   "changed_since_kept": kept}
     return len(rows)
 
 

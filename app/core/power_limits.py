@@ -21,7 +21,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-from app.core import commands, relay_holds, settings
+from app.core import commands, control, relay_holds, settings
 from app.core.alarms import raise_alarm
 from app.core.audit import act
 from app.core.load_detector import Appliance as DetectorAppliance
@@ -95,6 +95,8 @@ def add_appliance(operator: Operator, node_id: int, name: str, rated_w: int, *,
     name = name.strip()
     if not name:
         raise UserFacingError(_("give the appliance's name"))
+    if not control.is_room(node_id):
+        raise UserFacingError(_("appliances are allowed in a room or a shop"))
     if not 0 < rated_w <= 20_000:
         raise UserFacingError(_("an appliance's rated power is from 1 to 20000 W"))
     with act(operator, Permission.CONTROL_BATCH, "appliance_allow", target=room or str(node_id),

@@ -28,7 +28,8 @@ from __future__ import annotations
 import logging
 import time
 
-from app.core import commands
+from app.core import commands, sms_outbox
+from app.storage import accounts as account_store
 from app.storage import commands as command_store
 from app.storage import holds as store
 from app.storage.holds import HoldRecord, RelayState
@@ -42,8 +43,10 @@ EVENT_REASONS = frozenset({"operator", "power_limit", "malicious_load"})
 #: Holds an operator's close only overrides: their condition ends them.
 CONDITION_REASONS = frozenset({"arrears", "schedule", "plan"})
 
-#: Told of each new hold (its id, meter and reason), e.g. to text the room's occupants.
-hold_listeners: list = []
+#: The trips the room's occupants are texted about (``core/sms_outbox``), at most one text a
+#: room, reason and hour: not arrears (the low-balance level-3 text says it) nor lights-out (it
+#: happens every night at a time everyone knows).
+TEXTED = frozenset({"operator", "power_limit", "malicious_load", "plan"})
 
 
 def hold(meter_ids: list[int], reason: str, *, source: str = "", detail: str = "",
@@ -64,10 +67,20 @@ def hold(meter_ids: list[int], reason: str, *, source: str = "", detail: str = "
                                         "", detail))
         if trip and added:
             _trip([h.meter_id for h in added], reason, now)
-        for h in added:
-            for listener in hold_listeners:
-                listener(h)
+        if added and reason in TEXTED:
+            _tell_occupants(added, now)
     return added
+
+
+def _tell_occupants(added: list[HoldRecord], now: float) -> None:
+    """Text each room's occupants once (a room with two meters is one room)."""
+    rooms = store.meter_nodes([h.meter_id for h in added])
+    for node_id in sorted(set(rooms.values())):
+        acct = account_store.open_account_for_node(node_id)
+        if acct is not None:
+            reason = added[0].reason
+            sms_outbox.notify(f"trip_{reason}", acct.id,
+                              event=f"trip:{reason}:{node_id}:{int(now // 3600)}")
 
 
 def release(meter_ids: list[int] | None, reason: str, *, source: str | None = None,

@@ -132,3 +132,12 @@ def enabled_meters_of_nodes(node_ids: list[int]) -> dict[int, int]:
             Meter.node.in_(node_ids[k:k + 500]) & (Meter.enabled == True)  # noqa: E712
         ).tuples()})
     return out
+
+
+def meter_nodes(meter_ids: list[int]) -> dict[int, int]:
+    """{meter id: its room's node id} (meters in no room left out)."""
+    out: dict[int, int] = {}
+    for k in range(0, len(meter_ids), 500):
+        out.update({m: n for m, n in Meter.select(Meter.id, Meter.node).where(
+            Meter.id.in_(meter_ids[k:k + 500]) & Meter.node.is_null(False)).tuples()})
+    return out

@@ -35,6 +35,21 @@ def meter_limits() -> dict[int, int]:
                        & (Meter.enabled == True)).tuples())  # noqa: E712
 
 
+@dataclass(frozen=True)
+class RuleRecord:
+    node_id: int
+    power_limit_w: int | None
+    updated_at: float
+    updated_by: str
+
+
+def rules() -> list[RuleRecord]:
+    """Every room's rule with who set it and when (what the automatic-control screen lists)."""
+    return [RuleRecord(*row) for row in RoomRule.select(
+        RoomRule.node, RoomRule.power_limit_w, RoomRule.updated_at, RoomRule.updated_by
+    ).tuples()]
+
+
 def set_power_limit(node_id: int, limit_w: int | None, by: str) -> None:
     RoomRule.insert(node=node_id, power_limit_w=limit_w, updated_at=time.time(),
                     updated_by=by).on_conflict_replace().execute()

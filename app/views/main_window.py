@@ -23,6 +23,7 @@ from app.core.live import LiveBatch
 from app.core.operators import Permission, role_text
 from app.i18n import LANGUAGES, _, ngettext
 from app.ui import fmt, settings
+from app.ui.alarm_notifier import AlarmNotifier
 from app.ui.context import AppContext
 from app.ui.language import apply_language
 from app.ui.receipt import PAPERS
@@ -68,6 +69,8 @@ ACTIONS = (
     ActionSpec("control", "station", (Permission.CONTROL_METER, Permission.CONTROL_BATCH),
                lambda: _("&Control the selection (trip, close, keep power)…"), "Ctrl+K"),
     ActionSpec("alarms", "station", Permission.VIEW, lambda: _("A&larms…")),
+    ActionSpec("automatic", "station", Permission.VIEW, lambda: _("A&utomatic control…")),
+    ActionSpec("sms_log", "station", Permission.VIEW, lambda: _("S&MS log…")),
     ActionSpec("tariffs", "station", Permission.SET_TARIFFS, lambda: _("&Tariffs…")),
     ActionSpec("audit", "station", Permission.VIEW_AUDIT, lambda: _("&Audit log…")),
     ActionSpec("manage_operators", "station", Permission.MANAGE_OPERATORS,
@@ -139,6 +142,14 @@ class MainWindow(QMainWindow):
         self.balance_timer.timeout.connect(self.refresh_balances)
         self.balance_timer.timeout.connect(self.refresh_stale)
         self.balance_timer.start()
+        # the rooms' worst open alarms on the tree; a sound and a tray message for new danger
+        self.alarm_notifier = AlarmNotifier(ctx, self)
+        self.tree.set_alarms(self.alarm_notifier.rooms)
+        self.alarm_notifier.roomsChanged.connect(self.tree.set_alarms)
+        self.alarm_notifier.messageClicked.connect(lambda: self.trigger("alarms"))
+        self.alarm_sound = self.alarm_notifier.sound_action(self)
+        self.menus["settings"].addAction(self.alarm_sound)
+        self.alarm_notifier.start()
         self._stale: set[int] = set()  # meters drawn as stale
         self.retranslate()
         self.apply_role()
@@ -295,6 +306,7 @@ class MainWindow(QMainWindow):
             self.actions_[spec.key].setText(spec.text())
         self.language_menu.setTitle(_("Language"))
         self.paper_menu.setTitle(_("Receipt paper"))
+        AlarmNotifier.retranslate_action(self.alarm_sound)
         self.paper_actions[PAPERS[0]].setText(_("80 mm receipt roll"))
         self.paper_actions[PAPERS[1]].setText(_("A4 sheet"))
         for code, action in self.language_actions.items():
@@ -445,6 +457,7 @@ class MainWindow(QMainWindow):
         self.save_layout()
         self.idle.stop()
         self.balance_timer.stop()
+        self.alarm_notifier.stop()
         for dialog in list(self.dialogs.values()):
             dialog.close()
         super().closeEvent(event)

@@ -160,21 +160,39 @@ def _bookings(window: MainWindow, purpose: str) -> None:
 
 # -- the station ---------------------------------------------------------------------------------
 def control(window: MainWindow, node_id: int | None = None) -> None:
-    """Trip, close or keep power on the selected room, floor or building."""
+    """Trip, close or keep power on the selected room, floor or building, on a tariff group or
+    on hand-picked rooms (several selected in the tree open checked in the dialog's list)."""
+    from app.core.operators import Permission
     from app.views.control_dialog import ControlDialog
 
     node = node_id or window.tree.current_node()
-    if not node:
+    selected = window.tree.selected_nodes()
+    picked = selected if len(selected) > 1 and (not node_id or node_id in selected) else None
+    if not node and not window.ctx.session.can(Permission.CONTROL_BATCH):
         QMessageBox.information(window, _("Control"), _("Select a room, a floor or a building "
                                                         "in the tree first."))
         return
-    _show(window, "control", lambda: ControlDialog(window.ctx, node, window))
+    _show(window, "control", lambda: ControlDialog(window.ctx, node or None, window,
+                                                   picked=picked))
 
 
 def alarms(window: MainWindow) -> None:
     from app.views.alarm_view import AlarmView
 
     _show(window, "alarms", lambda: AlarmView(window.ctx, window))
+
+
+def sms_log(window: MainWindow) -> None:
+    from app.views.sms_log_view import SmsLogView
+
+    _show(window, "sms_log", lambda: SmsLogView(window.ctx, window))
+
+
+def automatic(window: MainWindow) -> None:
+    """Power limits, allowed appliances, schedules, limiting plans, and the rooms held off."""
+    from app.views.automatic_view import AutomaticView
+
+    _show(window, "automatic", lambda: AutomaticView(window.ctx, window))
 
 
 def tariffs(window: MainWindow) -> None:

@@ -139,3 +139,66 @@ def test_a_silent_meter_is_an_alarm_an_operator_acknowledges(station):
     assert again.returncode == 1
     text = _run(["alarms", "--db", str(db)], env)
     assert "meter_offline" in text.stdout and "acknowledged by maintenance" in text.stdout
+
+
+def _holds(db, env) -> list[dict]:
+    out = _run(["holds", "--db", str(db), "--json"], env)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def test_lights_out_a_holiday_and_a_limiting_plan_from_the_command_line(station):
+    """The administrator's rules, run by serve: a lights-out window in force now trips the
+    building's meters that answer and shows why in ``holds``; a holiday for today ends it and
+    they close; a limiting plan's writes reach the meters and its undo writes back what each
+    meter had."""
+    import time as clock
+
+    db, env = station
+    now = clock.localtime()
+    day = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")[now.tm_wday]
+    start = clock.localtime(clock.time() - 60)
+    end = clock.localtime(clock.time() + 1800)
+    window = f"{day} {start.tm_hour:02d}:{start.tm_min:02d}-{end.tm_hour:02d}:{end.tm_min:02d}"
+    if start.tm_mday != now.tm_mday:  # a minute ago was yesterday: begin at midnight
+        window = f"{day} 00:00-{end.tm_hour:02d}:{end.tm_min:02d}"
+    bad = _run(["schedule", "add", "--db", str(db), "--operator", "admin", "--name", "熄灯",
+                "--building", "1号宿舍楼", "--window", "Sun-Thu 25:00-06:00"], env)
+    assert bad.returncode == 1 and "not a time of day" in bad.stderr
+    made = _run(["schedule", "add", "--db", str(db), "--operator", "admin", "--name", "熄灯",
+                 "--building", "1号宿舍楼", "--window", window], env)
+    assert made.returncode == 0, made.stderr
+    rooms = sorted(room for room in _modes(db, env) if room.startswith("1-"))
+    answering = [r for r in rooms if r != "1-102"]  # B01/2 is silent
+    assert _wait(lambda: sorted(r for r, m in _modes(db, env).items() if m == "forced_trip")
+                 == answering, timeout=40)
+    held = _holds(db, env)
+    assert {h["reason"] for h in held} == {"schedule"} and {h["source"] for h in held} == {"熄灯"}
+    assert sorted(h["room"] for h in held) == rooms
+    listed = json.loads(_run(["schedule", "list", "--db", str(db), "--json"], env).stdout)
+    assert listed[0]["in_force"] is True
+    holiday = _run(["schedule", "except", "--db", str(db), "--operator", "admin",
+                    "--day", clock.strftime("%Y-%m-%d", now), "--note", "校庆"], env)
+    assert holiday.returncode == 0, holiday.stderr
+    assert _wait(lambda: {_modes(db, env)[r] for r in answering} == {"auto"}, timeout=40)
+    assert _holds(db, env) == []
+    # a limiting plan for the building, applied and undone
+    plan = ["plan", "add", "--db", str(db), "--operator", "admin", "--name", "限电",
+            "--do", "limit", "--building", "1号宿舍楼", "--watts", "800"]
+    assert _run(plan, env).returncode == 0
+    assert _run(["plan", "apply", "--db", str(db), "--operator", "admin", "--name", "限电"],
+                env).returncode == 0
+
+    def writes() -> list[tuple]:
+        with sqlite3.connect(db) as conn:
+            return conn.execute("SELECT meter_id, amount_cents, state, previous FROM outbox "
+                                "WHERE action = 'power_limit' ORDER BY id").fetchall()
+
+    assert _wait(lambda: sum(w[2] == "applied" for w in writes()) == len(answering))
+    applied = {w[0]: w[3] for w in writes() if w[2] == "applied"}
+    assert set(applied.values()) == {"2500"}  # the simulator's factory limit for a dorm room
+    undo = _run(["plan", "undo", "--db", str(db), "--operator", "admin", "--name", "限电"], env)
+    assert undo.returncode == 0, undo.stderr
+    assert _wait(lambda: [(m, a) for m, a, s, _p in writes()[len(rooms):] if s == "applied"]
+                 == [(m, 2500) for m in sorted(applied)])
+    assert "withdrawn" in {w[2] for w in writes()}  # the silent meter's never lands

@@ -164,3 +164,26 @@ def test_a_password_flag_is_refused_and_corrections_stay_in_their_room(demo):
     no_room = _run(env, "account", "--db", db, "correct", "--txn", str(numbers[0]),
                    "--reason", "typo", "--operator", "finance")
     assert no_room.returncode == 2 and "--room" in no_room.stderr
+
+
+def test_station_settings_from_the_command_line(demo):
+    """A station that runs only serve is configured without the window: an administrator
+    changes a setting (audited), a cashier may not, a wrong key or value is one message."""
+    env, db = demo
+    changed = _run(env, "settings", "--db", db, "set", "--key", "control.max_restores",
+                   "--value", "5", "--operator", "admin")
+    assert changed.returncode == 0, changed.stderr
+    assert "control.max_restores: 3 -> 5" in changed.stdout
+    listed = json.loads(_run(env, "settings", "--db", db, "--json").stdout)
+    assert listed["control.max_restores"] == 5 and listed["sms.sender"] == "none"
+    denied = _run(env, "settings", "--db", db, "set", "--key", "control.max_restores",
+                  "--value", "9", "--operator", "cashier")
+    assert denied.returncode == 3
+    for key, value in (("no.such", "1"), ("control.max_restores", "lots"),
+                       ("sms.sender", "pigeon")):
+        bad = _run(env, "settings", "--db", db, "set", "--key", key, "--value", value,
+                   "--operator", "admin")
+        assert bad.returncode == 1 and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
+    audit = json.loads(_run(env, "audit", "list", "--db", db, "--json").stdout)
+    assert [e for e in audit if e["kind"] == "setting" and e["target"] ==
+            "control.max_restores"]

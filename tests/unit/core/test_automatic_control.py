@@ -16,7 +16,7 @@ from app.core.writer import StorageWriter
 from app.drivers.meter_values import MeterValues
 from app.storage import campus, ledger
 from app.storage.db import open_database
-from app.storage.models import ControlLog, LatestReading, Outbox, RelayHold
+from app.storage.models import ControlLog, LatestReading, Outbox, RelayHold, SmsMessage
 from app.storage.readings import PollOutcome
 from tests.helpers import operator
 
@@ -184,3 +184,22 @@ def test_the_station_trips_a_heater_but_not_the_rooms_allowed_kettle(room):
 def accounts_recharge(account_id: int, cents: int) -> None:
     ledger.post("recharge", [(ledger.METHOD_BOOKS["cash"], None, cents),
                              ("prepaid", account_id, -cents)], operator="desk")
+
+
+def test_the_occupants_are_texted_once_a_room_reason_and_hour(room):
+    node, meter = room
+    campus.add_occupant(node, "张三", "2024001", "13800138000")
+    accounts.open_account(ADMIN, node)
+    power_limits.set_power_limit(ADMIN, [node], 1000)
+    writer = StorageWriter()
+    _read(writer, meter, T0, 900.0)
+    _read(writer, meter, T0 + 5, 1500.0)
+    _meter_obeys(meter, T0 + 6)
+    relay_holds.restore_due(T0 + 70)
+    _meter_obeys(meter, T0 + 71)
+    _read(writer, meter, T0 + 80, 900.0)
+    _read(writer, meter, T0 + 85, 1500.0)  # tripped again within the hour: no second text
+    relay_holds.hold([meter], "schedule", source="lights-out")  # routine: not texted
+    texts = list(SmsMessage.select())
+    assert [(m.phone, m.event.split(":")[1]) for m in texts] == [("13800138000", "power_limit")]
+    assert "3-204" in texts[0].text

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from app.core.queries import BusRecord, CampusRecords, MeterRecord, NodeRecord, OccupantRecord
+from app.i18n import _
 
 CONTAINER_KINDS = ("campus", "building", "floor")
 LEAF_KINDS = ("room", "shop")
@@ -126,6 +127,14 @@ class CampusIndex:
         m = self.meters[meter_id]
         bus = self.buses.get(m.bus_id)
         return f"{bus.name if bus else m.bus_id}/{m.address}"
+
+    def named(self, node_ids: list[int], most: int = 4) -> str:
+        """Rooms as a title or a question names them: the first ``most``, and how many more."""
+        names = [self.nodes[n].code or self.nodes[n].name for n in node_ids]
+        if len(names) <= most:
+            return ", ".join(names)
+        return _("{rooms} and {n} more").format(rooms=", ".join(names[:most]),
+                                                n=len(names) - most)
 
     def occupant_names(self, node_id: int) -> list[str]:
         return [o.name for o in self.occupants_of.get(node_id, ())]

@@ -1,9 +1,19 @@
-"""Small pieces the screens share: the colours of a verdict, a message label, a bigger font."""
+"""Small pieces the screens share: the colours of a verdict, a message label, a bigger font, a
+read-only table of rows."""
 
 from __future__ import annotations
 
 from PySide6.QtGui import QFont
-from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QDialog,
+    QDialogButtonBox,
+    QHeaderView,
+    QLabel,
+    QTableWidget,
+)
+
+from app.i18n import _
 
 ERROR_STYLE = "color: #c62828;"
 GOOD_STYLE = "color: #1b5e20;"
@@ -33,3 +43,22 @@ def ok_cancel(dialog: QDialog) -> QDialogButtonBox:
     buttons.accepted.connect(dialog.accept)
     buttons.rejected.connect(dialog.reject)
     return buttons
+
+
+def row_table(columns: tuple[str, ...], stretch: int, *, many: bool = False,
+              wrap: bool = False) -> QTableWidget:
+    """A read-only table of whole rows: headers translated, columns sized to their contents
+    but ``stretch``, which takes the rest; one row selected at a time (``many``: several)."""
+    table = QTableWidget(0, len(columns))
+    table.setHorizontalHeaderLabels([_(c) for c in columns])
+    header = table.horizontalHeader()
+    for col in range(len(columns)):
+        header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+    header.setSectionResizeMode(stretch, QHeaderView.ResizeMode.Stretch)
+    table.verticalHeader().hide()
+    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection if many
+                           else QAbstractItemView.SelectionMode.SingleSelection)
+    table.setWordWrap(wrap)
+    return table

@@ -9,15 +9,12 @@ import time
 
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QComboBox,
     QDialog,
     QHBoxLayout,
-    QHeaderView,
     QInputDialog,
     QLabel,
     QPushButton,
-    QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
     QWidget,
@@ -26,6 +23,7 @@ from PySide6.QtWidgets import (
 from app.core import alarms
 from app.i18n import N_, _, ngettext
 from app.ui.context import AppContext
+from app.ui.widgets import row_table
 
 COLUMNS = (N_("No."), N_("Raised"), N_("Level"), N_("Room"), N_("Meter"), N_("Alarm"),
            N_("State"), N_("Acknowledged by"))
@@ -56,16 +54,7 @@ class AlarmView(QDialog):
         filters.addStretch(1)
         filters.addWidget(self.refresh_button)
         filters.addWidget(self.ack_button)
-        self.table = QTableWidget(0, len(COLUMNS))
-        self.table.setHorizontalHeaderLabels([_(c) for c in COLUMNS])
-        header = self.table.horizontalHeader()
-        for col in range(len(COLUMNS)):
-            header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(5, QHeaderView.ResizeMode.Stretch)
-        self.table.verticalHeader().hide()
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table = row_table(COLUMNS, 5)
         self.count = QLabel()
         layout = QVBoxLayout(self)
         layout.addLayout(filters)

@@ -15,14 +15,12 @@ from datetime import date
 from PySide6.QtCore import QDate, Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QCheckBox,
     QComboBox,
     QDateEdit,
     QDialog,
     QFormLayout,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QPlainTextEdit,
@@ -41,7 +39,7 @@ from app.errors import UserFacingError
 from app.i18n import _, ngettext
 from app.ui.context import ActingContext
 from app.ui.errors import error_text
-from app.ui.widgets import message_label, ok_cancel
+from app.ui.widgets import message_label, ok_cancel, row_table
 
 BUILDING, GROUP = "building", "group"
 NODE_ROLE = Qt.ItemDataRole.UserRole + 1  # a building choice's node id
@@ -49,19 +47,7 @@ NODE_ROLE = Qt.ItemDataRole.UserRole + 1  # a building choice's node id
 
 # -- tables -------------------------------------------------------------------------------------
 def table(columns: tuple[str, ...], stretch: int, *, many: bool = False) -> QTableWidget:
-    table = QTableWidget(0, len(columns))
-    table.setHorizontalHeaderLabels([_(c) for c in columns])
-    header = table.horizontalHeader()
-    for col in range(len(columns)):
-        header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
-    header.setSectionResizeMode(stretch, QHeaderView.ResizeMode.Stretch)
-    table.verticalHeader().hide()
-    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-    table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection if many
-                           else QAbstractItemView.SelectionMode.SingleSelection)
-    table.setWordWrap(False)
-    return table
+    return row_table(columns, stretch, many=many)
 
 
 def fill(table: QTableWidget, rows: list[tuple[str, ...]],

@@ -50,8 +50,6 @@ HOLD_COLUMNS = (N_("Room"), N_("Meter"), N_("Reason"), N_("Detail"), N_("By"), N
                 N_("Back on"), N_("Overridden by"))
 #: Which rooms a limit or a detection setting goes to.
 SELECTED, WHERE = "selected", "where"
-#: How many rooms a selection names before "and N more".
-NAMED_ROOMS = 4
 OVERRIDDEN = QColor("#7a7a7a")
 
 
@@ -143,13 +141,6 @@ class AutomaticView(QDialog):
     def ask(self, title: str, question: str) -> bool:
         return QMessageBox.question(self, title, question) == QMessageBox.StandardButton.Yes
 
-    def named(self, node_ids: list[int]) -> str:
-        idx = self.ctx.index
-        names = [idx.nodes[n].code or idx.nodes[n].name for n in node_ids]
-        if len(names) <= NAMED_ROOMS:
-            return ", ".join(names)
-        return _("{rooms} and {n} more").format(rooms=", ".join(names[:NAMED_ROOMS]),
-                                                n=len(names) - NAMED_ROOMS)
 
 
 class LimitsTab(QWidget):
@@ -293,7 +284,7 @@ class LimitsTab(QWidget):
             self.view.say(_("select rooms in the table first (Ctrl+click or Shift+click for "
                             "several), or choose every room of a building"))
             return None
-        return (lambda: list(rooms)), self.view.named(rooms)
+        return (lambda: list(rooms)), self.view.ctx.index.named(rooms)
 
     def set_limit(self, limit_w: int | None) -> None:
         target = self._target()

@@ -46,8 +46,6 @@ OUTCOME_TEXT = {"queued": lambda: _("queued"), "sent": lambda: _("sent"),
 OUTCOME_COLOUR = {"confirmed": QColor("#1b7f3a"), "failed": QColor("#b3261e")}
 #: What the target is: the tree's selection, a tariff group, or rooms picked in the list.
 NODE, GROUP, PICKED = "node", "group", "picked"
-#: How many picked rooms the selection names before "and N more".
-NAMED_ROOMS = 4
 
 
 class _Outcomes(QObject):
@@ -241,7 +239,7 @@ class ControlDialog(QDialog):
                     raise UserFacingError(_("no open account is in a tariff group"))
                 self.targets = control.targets(group=group)
             else:
-                self.selection = self._named(rooms_picked)
+                self.selection = self.ctx.index.named(rooms_picked)
                 if not rooms_picked:
                     raise UserFacingError(_("check the rooms to control in the list"))
                 self.targets = control.targets(node_ids=rooms_picked)
@@ -260,16 +258,6 @@ class ControlDialog(QDialog):
             self.rows[t.meter] = row
             for col, text in enumerate((t.room, t.meter, "", "")):
                 self.table.setItem(row, col, QTableWidgetItem(text))
-
-    def _named(self, node_ids: list[int]) -> str:
-        """The picked rooms as the title and the question name them: the first few, and how
-        many more."""
-        idx = self.ctx.index
-        names = [idx.nodes[n].code or idx.nodes[n].name for n in node_ids]
-        if len(names) <= NAMED_ROOMS:
-            return ", ".join(names)
-        return _("{rooms} and {n} more").format(rooms=", ".join(names[:NAMED_ROOMS]),
-                                                n=len(names) - NAMED_ROOMS)
 
     # -- acting --------------------------------------------------------------------------------
     def send(self) -> None:

@@ -9,14 +9,12 @@ import time
 
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QComboBox,
     QDialog,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QPushButton,
-    QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
     QWidget,
@@ -25,6 +23,7 @@ from PySide6.QtWidgets import (
 from app.core import sms_outbox
 from app.i18n import N_, _, ngettext
 from app.ui.context import AppContext
+from app.ui.widgets import row_table
 
 COLUMNS = (N_("No."), N_("Written"), N_("Room"), N_("Phone"), N_("State"), N_("Attempts"),
            N_("Parts"), N_("Text"), N_("Why"))
@@ -53,18 +52,10 @@ class SmsLogView(QDialog):
         filters.addWidget(self.state)
         filters.addStretch(1)
         filters.addWidget(self.refresh_button)
-        self.table = QTableWidget(0, len(COLUMNS))
-        self.table.setHorizontalHeaderLabels([_(c) for c in COLUMNS])
-        header = self.table.horizontalHeader()
-        for col in range(len(COLUMNS)):
-            header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(TEXT_COLUMN, QHeaderView.ResizeMode.Stretch)
-        header.setSectionResizeMode(WHY_COLUMN, QHeaderView.ResizeMode.Interactive)
+        self.table = row_table(COLUMNS, TEXT_COLUMN, wrap=True)
+        self.table.horizontalHeader().setSectionResizeMode(
+            WHY_COLUMN, QHeaderView.ResizeMode.Interactive)
         self.table.setColumnWidth(WHY_COLUMN, 280)
-        self.table.verticalHeader().hide()
-        self.table.setWordWrap(True)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.count = QLabel()
         layout = QVBoxLayout(self)
         layout.addLayout(filters)

@@ -12,7 +12,7 @@ import logging
 import time
 from dataclasses import dataclass
 
-from app.core import audit, commands
+from app.core import audit, commands, relay_holds
 from app.core.alarms import raise_alarm
 from app.core.audit import act
 from app.core.changes import NOTHING, Changes
@@ -115,6 +115,10 @@ def settle_meters_without_tokens() -> list[int]:
     return moved
 
 
+#: The source of the hold that keeps an empty room off once its account is closed.
+ACCOUNT_CLOSED = "account closed"
+
+
 def open_account(operator: Operator, node_id: int, *, mode: str | None = None,
                  tariff_group: str | None = None, opening_cents: int = 0,
                  adopt_meter_balance: bool = False, t: float | None = None) -> AccountChange:
@@ -154,6 +158,11 @@ def open_account(operator: Operator, node_id: int, *, mode: str | None = None,
                               memo="balance taken over when the account was opened")
         record = store.get_account(acct)
         assert record is not None
+        meter_ids = [meter_id for meter_id, *_rest in meters]
+        if mode == "station":  # no money yet: held for arrears before the room is let on
+            from app.core.billing import enforce_station_balance
+            enforce_station_balance(acct)
+        relay_holds.release(meter_ids, "operator", source=ACCOUNT_CLOSED, now=t)
         a.target = f"{record.number} ({room})"
         a.after = {"account": record.number, "mode": mode, "tariff_group": group,
                    "opening_cents": opening_cents, "adopt_meter_balance": adopt_meter_balance}
@@ -219,8 +228,14 @@ def close_account(operator: Operator, account_id: int, disposition: str = "refun
         raise UserFacingError("; ".join(report.problems))
     with act(operator, Permission.CLOSE_ACCOUNTS, "account_close", target=_target(acct),
              node_id=acct.node_id) as a:
-        for meter_id, *_rest in meters:
+        meter_ids = [meter_id for meter_id, *_rest in meters]
+        for meter_id in meter_ids:
             commands.queue(meter_id, "trip")
+        # the empty room stays off until its next account opens (not at the end of
+        # lights-out); what held it for the closed account's debts goes with it
+        relay_holds.hold(meter_ids, "operator", source=ACCOUNT_CLOSED, detail=acct.number,
+                         trip=False, tell=False)
+        relay_holds.forget(meter_ids, "arrears")
         settlement = _settle(acct, operator, disposition, method, t)
         a.before = {"balance_cents": settlement.balance_cents}
         a.after = {"disposition": disposition, "method": method, "trip_meters": len(meters)}

@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 
 from app.core import relay_holds, schedules
+from app.errors import ConfigError
 from app.storage import busy
 from app.storage.db import close_database
 
@@ -43,6 +44,7 @@ def turn(now: float | None = None, *, sync: bool = True) -> TurnReport:
 def run(stop: threading.Event, every_s: float = EVERY_S) -> None:
     """``turn`` until ``stop``; a database another process holds only delays a turn."""
     synced = 0.0
+    told = ""
     try:
         while not stop.wait(every_s):
             try:
@@ -50,6 +52,10 @@ def run(stop: threading.Event, every_s: float = EVERY_S) -> None:
                 turn(sync=due)
                 if due:
                     synced = time.monotonic()
+            except ConfigError as exc:  # the command key: its keeper's matter, said once
+                if str(exc) != told:
+                    log.error("automatic control waits: %s", exc)
+                    told = str(exc)
             except Exception as exc:
                 if not busy.unwritable(exc):
                     raise

@@ -12,8 +12,9 @@ yet. What is still unconfirmed at the end is withdrawn and reported failed, with
 (the meter is offline, nobody polls its bus, its bus is down), so a trip the operator was told
 failed does not land an hour later. The outcome is audited too (``control_result``).
 
-A confirmed trip holds the relay open until an operator closes it (``core/relay_holds``): a
-recharge, the end of lights-out or an automatic restore does not close it. A close ends the
+A trip holds the relay open from the moment it is queued until an operator closes it
+(``core/relay_holds``): a recharge, the end of lights-out or an automatic restore does not
+close it; a trip that failed holds nothing. A close ends the
 holds an operator may end. Keep power (保电) overrides every automatic trip.
 """
 
@@ -183,17 +184,20 @@ def control(operator: Operator, chosen: list[ControlTarget], action: str, reason
     permission = Permission.CONTROL_METER if single else Permission.CONTROL_BATCH
     with act(operator, permission, "control",
              target=selection or ", ".join(sorted({t.room for t in chosen}))) as a:
+        meter_ids = [t.meter_id for t in chosen]
         if action == "close":  # see core/relay_holds: an operator's close ends the holds
-            relay_holds.operator_closes([t.meter_id for t in chosen], operator.name)
+            relay_holds.operator_closes(meter_ids, operator.name)
+        elif action == "trip":  # held open from now on: never closed by a recharge or a restore
+            relay_holds.hold(meter_ids, "operator", source=operator.name,
+                             detail=reason.strip()[:500], trip=False)
         items = {commands.queue(t.meter_id, action): t for t in chosen}
         a.after = {"action": action, "meters": len(items)}
         a.detail = reason.strip()
     outcomes = _follow(items, wait_s, progress, on_outcome)
-    if action == "trip":  # held open until an operator closes it (never closed by a recharge)
+    if action == "trip":  # a trip that failed (withdrawn, never sent) holds nothing
         by_meter = {t.meter: t.meter_id for t in chosen}
-        relay_holds.hold([by_meter[o.meter] for o in outcomes if o.outcome == "confirmed"],
-                         "operator", source=operator.name, detail=reason.strip()[:500],
-                         trip=False)
+        relay_holds.forget([by_meter[o.meter] for o in outcomes if o.outcome != "confirmed"],
+                           "operator", source=operator.name)
     confirmed = sum(1 for o in outcomes if o.outcome == "confirmed")
     record(operator.name, "control_result", target=selection or a.target,
            after={"action": action, "confirmed": confirmed,

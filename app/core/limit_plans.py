@@ -73,6 +73,8 @@ def apply_plan(operator: Operator, name: str, *, now: float | None = None) -> in
         raise UserFacingError(_("plan {name!r} is already in force").format(name=name))
     now = time.time() if now is None else now
     rooms = plan_rooms(plan)
+    if plan.action == "limit":
+        _refuse_overlap(plan, rooms)
     with act(operator, Permission.CONTROL_BATCH, "plan_apply", target=plan.name) as a:
         limits = store.power_limits(rooms)
         for node_id in rooms:
@@ -89,6 +91,20 @@ def apply_plan(operator: Operator, name: str, *, now: float | None = None) -> in
         store.mark_plan(plan.id, now, operator.name)
         a.after = {"action": plan.action, "limit_w": plan.limit_w, "rooms": len(rooms)}
     return len(rooms)
+
+
+def _refuse_overlap(plan: PlanRecord, rooms: list[int]) -> None:
+    """Two limiting plans in force on one room could not both be undone exactly (each would
+    put back what the other set): the second is refused."""
+    mine = set(rooms)
+    for other in store.plans():
+        if other.id == plan.id or other.applied_at is None or other.action != "limit":
+            continue
+        shared = mine & {u.node_id for u in store.undo_rows(other.id)}
+        if shared:
+            raise UserFacingError(_("plan {other!r} is in force on {n} of these rooms: undo it "
+                                    "before applying {name!r}").format(
+                other=other.name, n=len(shared), name=plan.name))
 
 
 def _plan_limit(plan: PlanRecord, before: int | None) -> int | None:

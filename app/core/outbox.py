@@ -125,7 +125,9 @@ class OutboxDelivery:
     def _setting(self, link: ModbusLink, unit: int, profile: MeterProfile,
                  item: OutboxItem) -> tuple[str, str]:
         """Write a setting and read it back; the value it replaced is kept (``previous``) for
-        an exact undo. A meter without the setting fails the item (nothing to retry)."""
+        an exact undo. A meter without the setting, a value its profile cannot take or one it
+        reads back otherwise fails the item at once: a setting never holds back the trips,
+        closes and tokens queued after it."""
         point, value = SETTING_POINTS[item.action], int(item.amount_cents)
         try:
             before = link.read_points(unit, profile, [point])[point]
@@ -133,11 +135,14 @@ class OutboxDelivery:
                 command_store.set_previous(item.id, "" if before is None else str(int(before)))
             link.control(unit, profile, item.action, value)
             now = link.read_points(unit, profile, [point])[point]
-        except (NotSupported, MeterException) as exc:  # the meter lacks it: nothing to retry
+        except (NotSupported, MeterException, ValueError) as exc:
+            # the meter lacks it, or the value is beyond what its profile can encode: retrying
+            # cannot help, and a pending setting would hold back every later command
             return "failed", str(exc)
         if now is not None and int(now) == value:
             return "applied", ""
-        return "pending", f"meter reports {now}"
+        # written but read back otherwise (the meter rounds or clamps it): the same next time
+        return "failed", f"meter reports {now} after {value} was written"
 
     def _refuse(self, item: OutboxItem, why: str) -> str:
         """A command VoltKeeper did not queue, or a token its booking does not cover: never

@@ -66,7 +66,7 @@ from app.core.statements import (
 from app.errors import UserFacingError
 from app.i18n import _
 from app.storage import accounts as store
-from app.storage import imports
+from app.storage import holds, imports, ledger
 from app.storage.accounts import AccountRecord
 from app.storage.ledger import METHOD_BOOKS, DuplicateReference
 from app.storage.models import database
@@ -367,8 +367,7 @@ def apply(operator: Operator, result: ImportPreview,
                     plan = now
                     staging.set_outbox(_outbox_rows(rows, plan))
                 staging.book(operator.name, t, plan.bases, walk.methods, time.time())
-                for account_id in plan.station_accounts:  # trips and closes, on the new balance
-                    enforce_station_balance(account_id)
+                _enforce_station_accounts(plan.station_accounts, walk)
                 if progress is not None:
                     progress.check()  # cancelled at the last moment: rolled back whole
                 a.after = {"rows": len(rows), "total_cents": total,
@@ -449,6 +448,18 @@ def _plan(staging: imports.Staging, rows: _Rows) -> _Plan:
     station = tuple(a for a in rows.accounts if accounts[a].mode == "station")
     return _Plan(imports.bases(), meter_of, station,
                  frozenset(a.node_id for a in accounts.values()))
+
+
+def _enforce_station_accounts(account_ids: tuple[int, ...], walk: _Rows) -> None:
+    """Trips and closes of the station-money accounts, on their balance after the booking:
+    only those in debt before or after it, or held for arrears (the rest have nothing to
+    change, and asking each costs the write lock time)."""
+    after = ledger.balances(list(account_ids))
+    held = holds.accounts_held_for("arrears", list(account_ids))
+    for account_id in account_ids:
+        paid = sum(cents for _seq, cents in walk.of_account.get(account_id, ()))
+        if after[account_id] <= 0 or after[account_id] - paid <= 0 or account_id in held:
+            enforce_station_balance(account_id)
 
 
 def _outbox_rows(rows: list[PaymentRow], plan: _Plan

@@ -43,6 +43,11 @@ EVENT_REASONS = frozenset({"operator", "power_limit", "malicious_load"})
 #: Holds an operator's close only overrides: their condition ends them.
 CONDITION_REASONS = frozenset({"arrears", "schedule", "plan"})
 
+#: An operator's trip is sent and followed by ``core/control`` itself (and its hold dropped if
+#: it failed): ``sync`` leaves such a hold alone this long, so a trip reported failed is never
+#: sent afterwards by the station.
+OPERATOR_SENDING_S = 15 * 60
+
 #: The trips the room's occupants are texted about (``core/sms_outbox``), at most one text a
 #: room, reason and hour: not arrears (the low-balance level-3 text says it) nor lights-out (it
 #: happens every night at a time everyone knows).
@@ -50,11 +55,12 @@ TEXTED = frozenset({"operator", "power_limit", "malicious_load", "plan"})
 
 
 def hold(meter_ids: list[int], reason: str, *, source: str = "", detail: str = "",
-         restore_at: float | None = None, trip: bool = True,
+         restore_at: float | None = None, trip: bool = True, tell: bool = True,
          now: float | None = None) -> list[HoldRecord]:
     """Hold the meters open for ``reason`` (one hold per meter, reason and source: holding
-    again adds nothing) and queue their trips (``trip=False``: the caller sends its own).
-    Returns the holds added. In the caller's transaction, or one of its own."""
+    again adds nothing) and queue their trips (``trip=False``: the caller sends its own);
+    ``tell``: text the rooms' occupants (``TEXTED`` reasons). Returns the holds added. In the
+    caller's transaction, or one of its own."""
     if reason not in REASONS:
         raise ValueError(f"unknown hold reason {reason!r}")
     now = time.time() if now is None else now
@@ -65,10 +71,10 @@ def hold(meter_ids: list[int], reason: str, *, source: str = "", detail: str = "
             if hold_id is not None:
                 added.append(HoldRecord(hold_id, meter_id, reason, source, now, restore_at,
                                         "", detail))
-        if trip and added:
-            _trip([h.meter_id for h in added], reason, now)
-        if added and reason in TEXTED:
-            _tell_occupants(added, now)
+        off = _trip([h.meter_id for h in added], reason, now) if trip and added else \
+            [h.meter_id for h in added]
+        if off and tell and reason in TEXTED:
+            _tell_occupants([h for h in added if h.meter_id in set(off)], now)
     return added
 
 
@@ -97,6 +103,26 @@ def release(meter_ids: list[int] | None, reason: str, *, source: str | None = No
         if close_unheld and meter_ids is not None:
             freed.update(meter_ids)
         return _close_free(sorted(freed), reason, now)
+
+
+def renew(meter_ids: list[int], reason: str, *, source: str = "",
+          now: float | None = None) -> None:
+    """The holds of ``reason``/``source`` on the meters count again (a new window of a
+    schedule: an operator's close during the last one no longer overrides); the meters not
+    off are tripped."""
+    now = time.time() if now is None else now
+    with database.atomic():
+        found = [h for h in store.holds(meter_ids, reason=reason, source=source)
+                 if not h.effective]
+        store.override_holds([h.id for h in found], "")
+        if found:
+            _trip(sorted({h.meter_id for h in found}), reason, now)
+
+
+def forget(meter_ids: list[int], reason: str, *, source: str | None = None) -> None:
+    """Drop holds whose trip never happened (an operator's trip that failed): no command."""
+    if meter_ids:
+        store.delete_holds([h.id for h in store.holds(meter_ids, reason=reason, source=source)])
 
 
 def operator_closes(meter_ids: list[int], operator: str) -> None:
@@ -131,7 +157,7 @@ def sync(now: float | None = None) -> int:
         held = store.holds(sorted(store.held_meters()))
         first_reason: dict[int, str] = {}
         for h in held:
-            if h.effective:
+            if h.effective and not (h.reason == "operator" and now - h.since < OPERATOR_SENDING_S):
                 first_reason.setdefault(h.meter_id, h.reason)
         states = store.relay_states(sorted(first_reason))
         queued = 0
@@ -145,7 +171,7 @@ def sync(now: float | None = None) -> int:
 def needs_trip(s: RelayState) -> bool:
     """Whether a held meter must be sent a trip: not in keep-power, not read open, and no
     trip on its way or confirmed since it was last read."""
-    if s.control_mode in ("keep_power", "forced_trip"):
+    if s.keep_power or s.control_mode == "forced_trip":
         return False
     if s.last_action == "trip" and (s.last_state == "pending" or s.read_at is None
                                     or (s.last_at or 0) >= s.read_at):
@@ -153,16 +179,31 @@ def needs_trip(s: RelayState) -> bool:
     return True
 
 
-def _trip(meter_ids: list[int], reason: str, now: float) -> None:
+def _trip(meter_ids: list[int], reason: str, now: float) -> list[int]:
+    """Trip the meters that need it; a restore's close not sent yet is withdrawn instead of
+    answered with a trip. Returns the meters that are or will be off (not keep-power ones)."""
     states = store.relay_states(meter_ids)
+    off = []
     for meter_id in meter_ids:
-        if needs_trip(states[meter_id]):
+        s = states[meter_id]
+        if s.keep_power:
+            continue
+        off.append(meter_id)
+        if s.last_action == "close" and s.last_state == "pending":
+            pending = [i.id for i in command_store.pending_relay_commands(meter_id)]
+            if set(pending) <= command_store.withdraw(pending, f"held again: {reason}") \
+                    and s.control_mode == "forced_trip":
+                continue  # the relay never closed
+        if needs_trip(store.relay_states([meter_id])[meter_id]):
             _queue(meter_id, "trip", reason, now)
+    return off
 
 
 def _close_free(meter_ids: list[int], reason: str, now: float) -> list[int]:
-    """Close the meters among ``meter_ids`` left without an effective hold: a trip not sent
-    yet is withdrawn, a sent one answered with a close."""
+    """Close the meters among ``meter_ids`` left without an effective hold. A trip still
+    pending is answered with a close queued after it (never withdrawn: the bus may be sending
+    it this moment, and a withdrawn trip that lands anyway would leave the room dark with no
+    reason)."""
     still = {h.meter_id for h in store.holds(meter_ids) if h.effective}
     free = [m for m in meter_ids if m not in still]
     states = store.relay_states(free)
@@ -172,13 +213,8 @@ def _close_free(meter_ids: list[int], reason: str, now: float) -> list[int]:
         if s.last_action == "close" and s.last_state == "pending":
             closed.append(meter_id)  # already on its way
             continue
-        if s.last_action == "trip" and s.last_state == "pending":
-            pending = [i.id for i in command_store.pending_relay_commands(meter_id)]
-            if set(pending) <= command_store.withdraw(pending, f"hold ended: {reason}"):
-                closed.append(meter_id)
-                continue
-        trip_unread = s.last_action == "trip" and (s.read_at is None
-                                                    or (s.last_at or 0) >= s.read_at)
+        trip_unread = s.last_action == "trip" and (
+            s.last_state == "pending" or s.read_at is None or (s.last_at or 0) >= s.read_at)
         if s.control_mode == "forced_trip" or trip_unread:
             _queue(meter_id, "close", reason, now)
             closed.append(meter_id)

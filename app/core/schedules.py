@@ -212,11 +212,19 @@ def target_meters(s: ScheduleRecord) -> list[int]:
     return sorted(hold_store.enabled_meters_of_nodes(rooms))
 
 
+#: Meters held or released per transaction: the write lock is never held for long, so desks
+#: and the buses go on while lights-out begins for 10,000 rooms.
+CHUNK = 200
+#: Schedules whose building or group has no room, told once (not every turn).
+_told_empty: set[str] = set()
+
+
 def apply(now: float | None = None) -> int:
-    """Begin and end the schedules' windows (see the module's note). Returns how many
-    schedules changed."""
+    """Begin and end the schedules' windows (see the module's note), in chunks. Returns how
+    many schedules changed."""
     now = time.time() if now is None else now
     at = datetime.fromtimestamp(now)
+    _release_orphans(now)
     changed = 0
     for s in store.schedules():
         span = None
@@ -225,31 +233,74 @@ def apply(now: float | None = None) -> int:
         start = None if span is None else span[0].timestamp()
         if start == s.applied:
             continue
-        try:
-            with database.atomic():
-                if s.applied is not None:
-                    _end(s, now)
-                if start is not None:
-                    _begin(s, start, span[1], now)
-                store.mark_applied(s.id, start)
-        except UserFacingError as exc:  # its building or group has no room (any more)
-            log.warning("schedule %s: %s", s.name, exc)
-            continue
-        changed += 1
+        meters: list[int] = []
+        if start is not None:
+            try:
+                meters = target_meters(s)
+                _told_empty.discard(s.name)
+            except UserFacingError as exc:  # its building or group has no room (any more)
+                if s.name not in _told_empty:
+                    log.warning("schedule %s: %s", s.name, exc)
+                    _told_empty.add(s.name)
+        if _apply_one(s, meters, start, span, now):
+            changed += 1
     return changed
 
 
-def _begin(s: ScheduleRecord, start: float, end: datetime, now: float) -> None:
-    meters = target_meters(s)
-    added = relay_holds.hold(meters, "schedule", source=s.name, now=now,
-                             detail=end.strftime("%Y-%m-%d %H:%M"))
-    raise_alarm("schedule_trip", 1, {"schedule": s.name, "rooms": len(added),
-                                     "until": end.strftime("%H:%M")}, once=False, t=now)
-    log.info("schedule %s: %d meters tripped until %s", s.name, len(added), end)
+def _apply_one(s: ScheduleRecord, meters: list[int], start: float | None,
+               span: tuple[datetime, datetime] | None, now: float) -> bool:
+    """One schedule's change, chunk by chunk, each chunk in its own transaction after checking
+    that the schedule is still as read (an operator may change or delete it meanwhile: the
+    next turn then works from what it is now). False when it was given up."""
+    held = {h.meter_id for h in hold_store.holds(reason="schedule", source=s.name)}
+    if start is None:  # the window ended (or the schedule was disabled)
+        work = [(relay_holds.release, sorted(held))]
+    else:  # a window began, or the next one straight after the last
+        targeted = set(meters)
+        work = [(relay_holds.release, sorted(held - targeted)),
+                (relay_holds.renew, sorted(held & targeted)),
+                (relay_holds.hold, sorted(targeted - held))]
+    for action, ids in work:
+        for k in range(0, len(ids), CHUNK):
+            with database.atomic():
+                if not _unchanged(s):
+                    return False
+                chunk = ids[k:k + CHUNK]
+                if action is relay_holds.hold:
+                    action(chunk, "schedule", source=s.name, now=now,
+                           detail=span[1].strftime("%Y-%m-%d %H:%M"))
+                else:
+                    action(chunk, "schedule", source=s.name, now=now)
+    with database.atomic():
+        if not _unchanged(s):
+            return False
+        _alarm(s, start, span, len(meters), now)
+        store.mark_applied(s.id, start)
+    return True
 
 
-def _end(s: ScheduleRecord, now: float) -> None:
-    closed = relay_holds.release(None, "schedule", source=s.name, now=now)
+def _unchanged(s: ScheduleRecord) -> bool:
+    now = store.schedule_named(s.name)
+    return now is not None and now.id == s.id and now.applied == s.applied \
+        and now.windows == s.windows and now.enabled == s.enabled \
+        and (now.node_id, now.tariff_group) == (s.node_id, s.tariff_group)
+
+
+def _alarm(s: ScheduleRecord, start: float | None, span: tuple[datetime, datetime] | None,
+           meters: int, now: float) -> None:
+    """One ``schedule_trip`` alarm per window, cleared when it ends."""
     clear_alarm_ids([a.id for a in alarm_store.find_alarms(kind="schedule_trip", limit=10_000)
                      if json.loads(a.data or "{}").get("schedule") == s.name], t=now)
-    log.info("schedule %s ended: %d meters closed", s.name, len(closed))
+    if start is not None and span is not None:
+        raise_alarm("schedule_trip", 1, {"schedule": s.name, "rooms": meters,
+                                         "until": span[1].strftime("%H:%M")}, once=False, t=now)
+        log.info("schedule %s: %d meters off until %s", s.name, meters, span[1])
+    else:
+        log.info("schedule %s ended", s.name)
+
+
+def _release_orphans(now: float) -> None:
+    """Holds of a schedule that no longer exists (deleted while it was being applied) end."""
+    names = {x.name for x in store.schedules()}
+    for source in hold_store.hold_sources("schedule") - names:
+        relay_holds.release(None, "schedule", source=source, now=now)

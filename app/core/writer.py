@@ -161,6 +161,15 @@ class _Batch:
         self.outcomes = [o for pair in merged.values() for o in pair]
 
 
+#: A reading older than this (held while the database could not be written, then stored) is
+#: not acted on: the room it speaks of may look quite different now.
+ACT_ON_READINGS_S = 120.0
+
+
+def _fresh(o: PollOutcome) -> bool:
+    return o.values is not None and time.time() - o.values.read_at <= ACT_ON_READINGS_S
+
+
 class StorageWriter:
     def __init__(self, flush_s: float = 0.25, max_batch: int = 2000,
                  store: Store = readings.write_batch) -> None:
@@ -191,6 +200,7 @@ class StorageWriter:
         self._rules = RuleCache()  # the rooms' power limits and allowed appliances
         # per meter the station tripped for a malicious load: its baseline before the step
         self._before_load: dict[int, tuple[float, float, float]] = {}
+        self._seen_open: set[int] = set()  # ... whose relay was since seen open
         self._policy: RestorePolicy | None = None
         self._alarm_checked: dict[tuple[str, int], float] = {}
         self.batches_written = 0
@@ -491,9 +501,7 @@ class StorageWriter:
                     self._policy = RestorePolicy.from_settings()
                 self._rules.fresh()
             for o in outcomes:
-                self._trip_alarm(o)
-                self._load_alarm(o)
-                self._limit_trip(o)
+                self._automatic(o)
                 if not o.online_changed:
                     continue
                 if not o.online:
@@ -517,6 +525,17 @@ class StorageWriter:
             self._offline = self._down = None  # asked again next time
             if not busy.unwritable(exc):
                 log.exception("could not raise or clear a meter's or bus's alarm")
+
+    def _automatic(self, o: PollOutcome) -> None:
+        """The meter's own trips, and the station's on its readings: one meter's failure
+        costs no other meter its checks."""
+        try:
+            self._trip_alarm(o)
+            self._load_alarm(o)
+            self._limit_trip(o)
+        except Exception as exc:
+            if not busy.unwritable(exc):
+                log.exception("meter %s: could not check its trips and loads", o.meter_id)
 
     def _trip_alarm(self, o: PollOutcome) -> None:
         """The meter tripped itself (its ``trip_reason``: over its power limit, a malicious
@@ -555,17 +574,19 @@ class StorageWriter:
             return
         if o.values.relay_closed is False:
             self._loads.forget(o.meter_id)
-            return
-        before = self._before_load.pop(o.meter_id, None)
-        if before is not None and self._loads.baseline(o.meter_id) is None:
-            p_w, q_var, _t = before
+            if o.meter_id in self._before_load:
+                self._seen_open.add(o.meter_id)  # the trip landed: the next closed read is
+            return  # power coming back
+        if o.meter_id in self._seen_open:
+            self._seen_open.discard(o.meter_id)
+            p_w, q_var, _t = self._before_load.pop(o.meter_id)
             self._loads.set_baseline(o.meter_id, p_w, q_var, o.values.read_at)
         baseline = self._loads.baseline(o.meter_id)
         found = self._loads.observe(o.meter_id, o.values, self._rules.whitelists.get(o.meter_id))
         if found is None:
             return
         params = {"power": f"{found.step_w:.0f}", "pf": f"{found.step_pf:.2f}"}
-        if o.values.control_mode == "keep_power":
+        if o.values.control_mode == "keep_power" or not _fresh(o):
             raise_alarm("malicious_load", 3, {**params, "meter": o.meter_id,
                                               "variant": "station"},
                         meter_id=o.meter_id, once=False)
@@ -581,7 +602,7 @@ class StorageWriter:
                 or o.values.control_mode in ("keep_power", "forced_trip"):
             return
         limit = self._rules.limits.get(o.meter_id)
-        if over_limit(o.values.active_power_w, limit):
+        if over_limit(o.values.active_power_w, limit) and _fresh(o):
             trip_room_meter(o.meter_id, "power_limit",
                             {"power": f"{abs(o.values.active_power_w):.0f}", "limit": limit},
                             self._policy, o.values.read_at)

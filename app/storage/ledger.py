@@ -129,9 +129,19 @@ def balance(account_id: int) -> int:
     return -int(total)
 
 
-def balances() -> dict[int, int]:
+def balances(account_ids: list[int] | None = None) -> dict[int, int]:
+    """Every account's balance (``account_ids``: those accounts' only, in bulk)."""
+    if account_ids is not None:
+        out: dict[int, int] = {a: 0 for a in account_ids}
+        for k in range(0, len(account_ids), 500):
+            out.update(_balances(LedgerEntry.account.in_(account_ids[k:k + 500])))
+        return out
+    return _balances(LedgerEntry.account.is_null(False))
+
+
+def _balances(which) -> dict[int, int]:
     q = (LedgerEntry.select(LedgerEntry.account, fn.SUM(LedgerEntry.amount_cents))
-         .where((LedgerEntry.book == _book_id("prepaid")) & LedgerEntry.account.is_null(False))
+         .where((LedgerEntry.book == _book_id("prepaid")) & which)
          .group_by(LedgerEntry.account).tuples())
     return {acct: -int(total) for acct, total in q}
 

@@ -5,7 +5,7 @@ is held to the limit by the station (tripped over it)."""
 
 from __future__ import annotations
 
-from app.core import limit_plans, power_limits
+from app.core import commands, limit_plans, power_limits
 from app.core.service import ReadingService
 from app.simulator import start_simulator
 from app.simulator.demo_campus import create_demo_campus
@@ -50,6 +50,13 @@ def test_limits_reach_the_meters_and_a_plan_is_undone_exactly(tmp_path):
             assert wait_for(lambda: {m: s.settings.power_limit_w for m, s in sims.items()}
                             == want, timeout=20)
             assert rule_store.power_limits() == rules_before
+            # a limit beyond what the meter's profile takes fails at once, alarmed, and does
+            # not hold back the trip queued after it
+            power_limits.set_power_limit(ADMIN, [rooms[first]], 40_000)
+            commands.queue(first, "trip")
+            assert wait_for(lambda: not sims[first].snapshot().relay_closed, timeout=20)
+            failed = Outbox.select().where(Outbox.state == "failed").get()
+            assert failed.amount_cents == 40_000 and "maximum" in failed.last_error
         finally:
             service.stop()
             open_database(db).close()

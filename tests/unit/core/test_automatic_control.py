@@ -7,9 +7,11 @@ meters' answers to the commands are written as the sender records them."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
-from app.core import accounts, power_limits, relay_holds, settings
+from app.core import accounts, commands, power_limits, relay_holds, settings
 from app.core.alarms import alarm_list
 from app.core.billing import enforce_station_balance
 from app.core.writer import StorageWriter
@@ -21,7 +23,7 @@ from app.storage.readings import PollOutcome
 from tests.helpers import operator
 
 ADMIN = operator()
-T0 = 1_790_000_000.0
+T0 = float(int(time.time()))  # readings are acted on while fresh (core/writer.py)
 
 
 @pytest.fixture
@@ -96,9 +98,9 @@ def test_over_the_limit_trips_restores_and_stays_off_after_n_restores(room):
 def test_keep_power_blocks_every_automatic_trip(room):
     node, meter = room
     power_limits.set_power_limit(ADMIN, [node], 1000)
-    acct = accounts.open_account(ADMIN, node, mode="station").account.id
     writer = StorageWriter()
     _read(writer, meter, T0, 100.0, mode="keep_power")
+    acct = accounts.open_account(ADMIN, node, mode="station").account.id
     _read(writer, meter, T0 + 5, 3000.0, mode="keep_power")  # over the limit and a heater
     assert not RelayHold.select().where(RelayHold.reason.in_(
         ("power_limit", "malicious_load"))).exists()
@@ -203,3 +205,74 @@ def test_the_occupants_are_texted_once_a_room_reason_and_hour(room):
     texts = list(SmsMessage.select())
     assert [(m.phone, m.event.split(":")[1]) for m in texts] == [("13800138000", "power_limit")]
     assert "3-204" in texts[0].text
+
+
+# -- what a review found (each scenario failed before its fix) -----------------------------------
+def test_an_operators_trip_is_held_before_it_is_sent_so_billing_cannot_close_it(room):
+    node, meter = room
+    acct = accounts.open_account(ADMIN, node, mode="station", opening_cents=5000).account.id
+    writer = StorageWriter()
+    _read(writer, meter, T0, 100.0)
+    # what control() writes with the trip it queues, before following it for up to a minute
+    relay_holds.hold([meter], "operator", source="warden", detail="fire alarm", trip=False)
+    commands.queue(meter, "trip")
+    assert _meter_obeys(meter, T0 + 1) == "forced_trip"
+    enforce_station_balance(acct)  # billing, with money on the account
+    assert _relay_commands(meter) == [("trip", "applied")]
+
+
+def test_a_keep_power_command_not_yet_read_blocks_automatic_trips(room):
+    node, meter = room
+    writer = StorageWriter()
+    _read(writer, meter, T0, 100.0)
+    acct = accounts.open_account(ADMIN, node, mode="station", opening_cents=5000).account.id
+    commands.queue(meter, "keep_power_on")  # the warden: medical equipment in the room
+    ledger.post("consumption", [("revenue:electricity", None, -6000),
+                                ("prepaid", acct, 6000)], operator="billing")
+    enforce_station_balance(acct)
+    relay_holds.hold([meter], "schedule", source="lights-out")
+    assert relay_holds.sync(T0 + 10) == 0
+    assert _relay_commands(meter) == []  # nothing queued behind keep-power
+
+
+def test_a_vacant_room_stays_off_after_lights_out_and_is_let_on_by_its_next_account(room):
+    node, meter = room
+    writer = StorageWriter()
+    _read(writer, meter, T0, 100.0)
+    acct = accounts.open_account(ADMIN, node, mode="station", opening_cents=5000).account.id
+    accounts.close_account(ADMIN, acct, t=T0 + 2)
+    assert _meter_obeys(meter, T0 + 3) == "forced_trip"
+    relay_holds.hold([meter], "schedule", source="lights-out")
+    relay_holds.release(None, "schedule", source="lights-out")  # morning
+    assert _relay_commands(meter) == [("trip", "applied")]  # still off: nobody lives there
+    accounts.open_account(ADMIN, node, mode="meter")  # the next student
+    assert _relay_commands(meter) == [("trip", "applied"), ("close", "pending")]
+    assert not RelayHold.select().exists()
+
+
+def test_a_second_limiting_plan_on_the_same_rooms_is_refused(room):
+    node, _meter = room
+    from app.core import limit_plans
+    from app.errors import UserFacingError
+    accounts.open_account(ADMIN, node, tariff_group="shop")
+    limit_plans.save_plan(ADMIN, "shops", "limit", group="shop", limit_w=2000)
+    limit_plans.save_plan(ADMIN, "street", "limit", group="shop", limit_w=1000)
+    limit_plans.apply_plan(ADMIN, "shops")
+    with pytest.raises(UserFacingError, match="undo it before"):
+        limit_plans.apply_plan(ADMIN, "street")
+
+
+def test_a_heater_still_on_when_power_returns_is_tripped_again(room):
+    _node, meter = room
+    writer = StorageWriter()
+    _read(writer, meter, T0, 100.0)
+    _read(writer, meter, T0 + 5, 2100.0)  # the heater
+    _read(writer, meter, T0 + 10, 2100.0)  # read once more before the trip landed
+    assert _meter_obeys(meter, T0 + 11) == "forced_trip"
+    _read(writer, meter, T0 + 15, 0.0, mode="forced_trip", closed=False)
+    relay_holds.restore_due(T0 + 5 + 61)
+    assert _meter_obeys(meter, T0 + 67) == "auto"
+    _read(writer, meter, T0 + 70, 2100.0)  # power back, the heater still on
+    assert [(h.reason, h.restore_at is not None) for h in RelayHold.select()] == [
+        ("malicious_load", True)]
+    assert _relay_commands(meter)[-1] == ("trip", "pending")

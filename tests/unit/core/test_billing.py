@@ -166,7 +166,9 @@ def test_station_mode_trips_at_zero(db):
                                       values=MeterValues(MONTH0, control_mode="auto"))])
     _use(meter, MONTH0, 1000)
     billing.bill(now=MONTH0 + INTERVAL_S)
+    # opened without money: tripped at once (billing in debt adds nothing)
     assert [i.action for i in store.pending_outbox([meter])] == ["trip"]
+    assert [h.reason for h in relay_holds_of(meter)] == ["arrears"]
     readings.write_batch([PollOutcome(meter, MONTH0 + 2, True, values=MeterValues(
         MONTH0 + 2, control_mode="forced_trip"))])
     store.set_outbox_state(store.pending_outbox([meter])[0].id, "applied")
@@ -284,6 +286,11 @@ def test_no_sequence_of_operations_unbalances_the_ledger(tmp_path_factory, ops):
         d.close()
 
 
+def relay_holds_of(meter: int):
+    from app.storage import holds
+    return holds.holds([meter])
+
+
 def test_close_account_bills_the_running_interval_trips_and_refunds(db):
     room, (meter,) = _room()
     _tariff(price="0.50")
@@ -298,7 +305,11 @@ def test_close_account_bills_the_running_interval_trips_and_refunds(db):
     # 50.00 - (2 + 1) kWh x 0.50 = 48.50 refunded in cash; the account is closed and empty
     assert s.balance_cents == 48_50 and ledger.balance(acct) == 0
     assert store.get_account(acct).closed_at == now
-    assert [i.action for i in store.pending_outbox([meter])] == ["trip"]
+    # opened without money: tripped; recharged: closed (after that trip, never withdrawn);
+    # closed: tripped again, and held so until the room's next account opens
+    assert [i.action for i in store.pending_outbox([meter])] == ["trip", "close", "trip"]
+    assert [(h.reason, h.source) for h in relay_holds_of(meter)] == [("operator",
+                                                                       "account closed")]
     assert ledger.trial_balance()["cash"] == 50_00 - 48_50
 
 

@@ -93,8 +93,10 @@ def test_lights_out_trips_the_building_once_and_closes_it_in_the_morning(campus_
     assert Outbox.select().count() == 2
     assert automatic.turn(_at(MON, 6).timestamp()).schedules_changed == 1
     assert not RelayHold.select().exists() and alarm_list(ADMIN, kind="schedule_trip") == []
-    # the trips were never sent (nobody polls here): withdrawn, not answered with a close
-    assert {o.state for o in Outbox.select()} == {"withdrawn"}
+    # the trips were never sent (nobody polls here): each is followed by a close (never
+    # withdrawn: a bus could be sending it that moment), so the rooms end on
+    assert sorted((o.meter_id, o.action) for o in Outbox.select()) == [
+        (a, "close"), (a, "trip"), (b, "close"), (b, "trip")]
 
 
 def test_a_holiday_exception_keeps_the_night_free(campus_db):
@@ -103,3 +105,29 @@ def test_a_holiday_exception_keeps_the_night_free(campus_db):
     assert automatic.turn(_at(SUN, 23, 30).timestamp()).schedules_changed == 0
     assert automatic.turn(_at(MON, 23, 30).timestamp()).schedules_changed == 1
     assert RelayHold.select().count() == 2
+
+
+def test_one_window_straight_into_the_next_keeps_the_rooms_off(campus_db):
+    _a, _b, _elsewhere = campus_db
+    schedules.save_schedule(ADMIN, "lights-out", LIGHTS_OUT, building="1号宿舍楼")
+    schedules.add_exception(ADMIN, MON, [parse_window("01:00-06:00", every_day=True)],
+                            schedule="lights-out", note="exams")
+    automatic.turn(_at(SUN, 23).timestamp())
+    Outbox.update(state="applied").execute()
+    LatestReading.update(control_mode="forced_trip", read_at=_at(SUN, 23, 1).timestamp()).execute()
+    # at 01:00 Monday's own window begins inside Sunday's: no close, no second trip
+    assert automatic.turn(_at(MON, 1).timestamp()).schedules_changed == 1
+    assert [o.action for o in Outbox.select()] == ["trip", "trip"]
+    assert RelayHold.select().count() == 2
+    assert len(alarm_list(ADMIN, kind="schedule_trip")) == 1
+
+
+def test_holds_of_a_deleted_schedule_end(campus_db):
+    schedules.save_schedule(ADMIN, "lights-out", LIGHTS_OUT, building="1号宿舍楼")
+    automatic.turn(_at(SUN, 23).timestamp())
+    # deleted behind the turn's back (as if it committed between the turn's chunks)
+    from app.storage import rules
+    rules.delete_schedule(rules.schedule_named("lights-out").id)
+    assert RelayHold.select().count() == 2
+    automatic.turn(_at(SUN, 23, 5).timestamp())
+    assert not RelayHold.select().exists()

@@ -52,6 +52,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
         demo,
         desk,
         operators,
+        report,
         rules,
         serve,
         sms,
@@ -78,7 +79,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
     sim_cli.add_arguments(p)
     handlers["simulate"] = sim_cli.run
     for module in (demo, serve, status, desk, control, rules, alarms, operators, audit, backup,
-                   sms, station_settings):
+                   sms, station_settings, report):
         handlers.update(module.register(sub))
     return parser, handlers
 

@@ -51,7 +51,7 @@ KIND_TEXT = {
     "move_out": N_("moved out"), "tariff_set": N_("tariff changed"),
     "setting": N_("setting changed"), "backup": N_("backup"), "restore": N_("restore"),
     "backup_failed": N_("backup failed"), "account_mode": N_("account's money moved"),
-    "sms_template": N_("SMS template changed"),
+    "sms_template": N_("SMS template changed"), "report": N_("report made"),
 }
 
 

@@ -29,6 +29,11 @@ from app.storage.ledger import METHOD_BOOKS
 METHODS = {"cash": N_("cash"), "campus_card": N_("campus card"), "wechat": N_("WeChat"),
            "alipay": N_("Alipay"), "unionpay": N_("UnionPay"), "bank": N_("bank transfer")}
 assert set(METHODS) == set(METHOD_BOOKS), "every payment method needs its book account"
+def receipt_number(receipt_no: int) -> str:
+    """A receipt number as receipts and reports print it: six digits."""
+    return f"{receipt_no:06d}"
+
+
 #: Defaults for the desk; the settings may lower or raise them.
 MAX_RECHARGE_CENTS = 2_000_00
 CONFIRM_ABOVE_CENTS = 500_00
@@ -137,6 +142,7 @@ def book_recharge(operator_name: str, account_id: int, amount_cents: int, method
                           operator=operator_name, account_id=account_id, method=method,
                           reference=key, memo=memo, t=t)
         receipt = ledger.next_counter("receipt")
+        ledger.keep_receipt(receipt, txn)
         if acct.mode == "meter":
             meters = store.meters_of_node(acct.node_id)
             if len(meters) != 1:

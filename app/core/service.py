@@ -30,6 +30,7 @@ from app.core.alarms import raise_alarm
 from app.core.outbox import OutboxDelivery
 from app.core.polling import BusPoller, Command
 from app.core.progress import Progress
+from app.core.report_files import ScheduledReports
 from app.core.supervisor import BACKOFF_START_S, Supervisor, SupervisorState
 from app.core.writer import Listener, StorageWriter
 from app.drivers.capability import MeterCapability
@@ -118,6 +119,7 @@ class ReadingService:
         self._backup_thread: threading.Thread | None = None
         self._backup_progress = Progress()
         self._backup_retry_at = 0.0
+        self._reports = ScheduledReports()  # the past month's report, on the 1st
         self.sms_every_s = 5.0
         self.control_every_s = automatic.EVERY_S
 
@@ -255,6 +257,7 @@ class ReadingService:
             if time.monotonic() - last_backup_check >= self.backup_check_every_s:
                 last_backup_check = time.monotonic()
                 self._maybe_backup()
+                self._reports.check(self.db_path)
             dead = self.buses_dead()
             if dead:
                 if self._hold_renewal(dead):
@@ -352,6 +355,7 @@ class ReadingService:
     def stop(self) -> None:
         self._stop.set()
         self._backup_progress.cancel()
+        self._reports.stop()
         if self._backup_thread is not None:
             self._backup_thread.join(timeout=10)
             self._backup_thread = None

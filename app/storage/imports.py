@@ -183,6 +183,8 @@ class Staging:
             "CROSS JOIN temp.import_entry_sides e ORDER BY s.seq, e.k", (bases.txn, prepaid))
         db.execute_sql("INSERT OR IGNORE INTO counter (name, value) VALUES ('receipt', 0)")
         db.execute_sql("UPDATE counter SET value = value + ? WHERE name = 'receipt'", (n,))
+        db.execute_sql(f"INSERT INTO receipt (no, txn_id) SELECT ? + seq, ? + seq "
+                       f"FROM temp.{STAGING} ORDER BY seq", (bases.receipt, bases.txn))
         db.execute_sql(
             "INSERT INTO outbox (id, meter_id, action, amount_cents, purchase_count, txn_id, "
             "receipt_no, state, attempts, last_error, created_at, updated_at, mac, previous) "

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from peewee import IntegrityError, fn
 
 from app.errors import StorageError, UserFacingError
-from app.storage.models import BookAccount, Counter, LedgerEntry, LedgerTxn, database
+from app.storage.models import BookAccount, Counter, LedgerEntry, LedgerTxn, Receipt, database
 
 #: The chart of accounts.
 BOOKS = {
@@ -209,6 +209,11 @@ def bookings_holding(ids: Iterable[str], prefixes: Iterable[str]
             f"JOIN ledger_txn t ON t.reference IN ({forms})", [f"{h}:" for h in heads]).fetchall()
         db.execute_sql("DELETE FROM temp.reference_probe")
     return [(int(i), r, m) for i, r, m in rows]
+
+
+def keep_receipt(receipt_no: int, txn_id: int) -> None:
+    """Record which booking a receipt number went to (in the booking's transaction)."""
+    Receipt.insert(no=receipt_no, txn=txn_id).execute()
 
 
 def next_counter(name: str) -> int:

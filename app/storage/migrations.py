@@ -15,6 +15,7 @@ from app.storage.models import (
     CONTROL_MODELS,
     LEDGER_MODELS,
     OPERATOR_MODELS,
+    REPORT_MODELS,
     Meta,
 )
 
@@ -94,7 +95,28 @@ def _v7(db: SqliteDatabase) -> None:
         "WHERE r.control_mode = 'forced_trip'")
 
 
-STEPS: list[Callable[[SqliteDatabase], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7]
+def _v8(db: SqliteDatabase) -> None:
+    """Reports made and kept: the monthly report the reading service makes on the 1st (its
+    files and totals); which booking each receipt number went to (append-only), filled from
+    where recharges kept them before: the meter's command in the outbox, and the audit entry of
+    a recharge at the desk (an imported payment to a station-kept account kept its number
+    nowhere: a shift settlement names it missing)."""
+    db.create_tables(REPORT_MODELS)
+    triggers = {name for (name,) in db.execute_sql(
+        "SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall()}
+    if "receipt_no_update" not in triggers:  # a database taken back to an older version
+        _append_only(db, "receipt", "receipt numbers are append-only")
+    db.execute_sql("INSERT OR IGNORE INTO receipt (no, txn_id) SELECT o.receipt_no, o.txn_id "
+                   "FROM outbox o JOIN ledger_txn t ON t.id = o.txn_id "
+                   "WHERE o.receipt_no IS NOT NULL ORDER BY o.receipt_no")
+    db.execute_sql(
+        "INSERT OR IGNORE INTO receipt (no, txn_id) SELECT json_extract(a.after, '$.receipt'), "
+        "t.id FROM audit_entry a JOIN ledger_txn t ON t.id = json_extract(a.after, '$.txn') "
+        "WHERE a.kind = 'recharge' AND json_valid(a.after) "
+        "AND json_extract(a.after, '$.receipt') IS NOT NULL ORDER BY a.id")
+
+
+STEPS: list[Callable[[SqliteDatabase], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8]
 SCHEMA_VERSION = len(STEPS)
 #: The schema version this process found before it upgraded the database it opened last
 #: (None: it needed no upgrade). Known to this process only.

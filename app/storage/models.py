@@ -576,3 +576,28 @@ class SmsTemplate(BaseModel):
 
 CONTROL_MODELS = [RoomRule, Appliance, RelayHold, ControlLog, Schedule, ScheduleException,
                   LimitPlan, LimitPlanUndo, SmsMessage, SmsTemplate]
+
+
+# -- schema 8: reports made and kept --------------------------------------------------------
+class ReportRecord(BaseModel):
+    """A report the station made and kept (the monthly report on the 1st): its files and the
+    totals it printed, so a later regeneration can be compared to it."""
+
+    id = AutoField()
+    month = CharField(index=True)  # YYYY-MM
+    kind = CharField()  # monthly
+    paths = TextField()  # JSON list of the files written
+    totals = TextField()  # JSON: the report's totals in cents
+    made_at = FloatField()
+    made_by = CharField()
+
+
+class Receipt(BaseModel):
+    """Which booking each receipt number went to (every recharge's, whoever keeps the money).
+    Append-only like the ledger (triggers refuse UPDATE and DELETE)."""
+
+    no = BigIntegerField(primary_key=True)
+    txn = ForeignKeyField(LedgerTxn, unique=True, on_delete="RESTRICT")
+
+
+REPORT_MODELS = [ReportRecord, Receipt]

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import QDialog, QWidget
 from app.core.money import format_cents
 from app.core.operators import operator_text
 from app.core.queries import campus_name
-from app.core.recharge import METHODS, RechargeResult
+from app.core.recharge import METHODS, RechargeResult, receipt_number
 from app.errors import UserFacingError
 from app.i18n import _
 from app.ui.app import CJK_FONTS
@@ -40,10 +40,6 @@ A4_SCALE = 1.3
 #: The receipt's title is printed in both languages whatever the window's language.
 TITLE_EN = "Electricity recharge receipt"
 TITLE_ZH = "电费充值收据"
-
-
-def receipt_number(receipt_no: int) -> str:
-    return f"{receipt_no:06d}"
 
 
 def receipt_lines(result: RechargeResult) -> list[tuple[str, str]]:

@@ -148,6 +148,7 @@ def _tables(path) -> dict[str, list[tuple]]:
             "ledger_entry": conn.execute("SELECT * FROM ledger_entry ORDER BY id").fetchall(),
             "book_account": conn.execute("SELECT * FROM book_account ORDER BY id").fetchall(),
             "counter": conn.execute("SELECT * FROM counter ORDER BY name").fetchall(),
+            "receipts": conn.execute("SELECT no, txn_id FROM receipt ORDER BY no").fetchall(),
             "tokens": tokens,
             "relays": sorted(relays.items()),
             "holds": conn.execute("SELECT meter_id, reason, source, overridden_by FROM "
@@ -184,6 +185,8 @@ def test_set_based_booking_writes_what_row_by_row_booking_writes(tmp_path):
     assert dict(want["relays"]) == {m: "close" for m in station}
     assert want["holds"] == []
     assert want["counter"] == [("receipt", len(ROWS))]
+    # every receipt number is kept with its booking, station-kept accounts' too
+    assert [no for no, _txn in want["receipts"]] == list(range(1, len(ROWS) + 1))
 
 
 class _Billing(Progress):

@@ -80,13 +80,21 @@ class OperationRunner(QObject):
     def run(self, work: Callable[..., Any], *, title: str, parent: QWidget | None = None,
             on_done: Callable[[Any], None] | None = None,
             on_error: Callable[[BaseException], None] | None = None,
-            progress: bool = False, label: str = "", quiet: bool = False) -> Job:
+            progress: bool = False, label: str = "", quiet: bool = False,
+            on_progress: Callable[[int, int, str], None] | None = None) -> Job:
         """Run ``work()`` (``work(progress)`` when ``progress``) off the UI thread. ``quiet``:
-        a question the window asks by itself (a refresh): a failure goes to the log only."""
+        a question the window asks by itself (a refresh): a failure goes to the log only.
+        ``on_progress``: the screen shows the progress itself (its own bar and Cancel, which
+        calls ``job.progress.cancel``), on the UI thread; no progress dialog."""
         job = Job(title, quiet=quiet)
         relay = _Relay()
         dialog = None
-        if progress:
+        if progress and on_progress is not None:
+            job.progress = Progress(lambda n, total, text: relay.progressed.emit(n, total, text))
+            relay.progressed.connect(
+                lambda n, total, text: None if job.progress.cancelled
+                else on_progress(n, total, text), Qt.ConnectionType.QueuedConnection)
+        elif progress:
             dialog = QProgressDialog(label or title, _("Cancel"), 0, 0, parent)
             dialog.setWindowTitle(title)
             dialog.setWindowModality(Qt.WindowModality.WindowModal)
@@ -97,7 +105,7 @@ class OperationRunner(QObject):
             job.progress = Progress(lambda n, total, text: relay.progressed.emit(n, total, text))
             dialog.canceled.connect(job.progress.cancel)
 
-            def on_progress(n: int, total: int, text: str, d: QProgressDialog = dialog) -> None:
+            def show_progress(n: int, total: int, text: str, d: QProgressDialog = dialog) -> None:
                 if job.progress.cancelled:
                     return
                 d.setMaximum(max(total, 0))
@@ -105,7 +113,10 @@ class OperationRunner(QObject):
                 if text:
                     d.setLabelText(text)
 
-            relay.progressed.connect(on_progress, Qt.ConnectionType.QueuedConnection)
+            relay.progressed.connect(show_progress, Qt.ConnectionType.QueuedConnection)
+
+        if self._closed:  # the window is going: the work stops at its first step
+            job.progress.cancel()
 
         def body() -> None:
             try:

@@ -309,7 +309,7 @@ class CampusTree(QWidget):
         self.view.selectionModel().currentChanged.connect(self._current_changed)
         self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.view.customContextMenuRequested.connect(self._context_menu)
-        self.menu_actions: dict[str, bool] = {"control": False}  # what the role allows
+        self.menu_actions: dict[str, bool] = {"control": False, "energy": False}  # the role's
         self._matches: list[int] = []
         self.retranslate()
 
@@ -359,6 +359,9 @@ class CampusTree(QWidget):
         if self.menu_actions["control"]:
             control = menu.addAction(_("Trip, close or keep power…"))
             control.triggered.connect(lambda: self.nodeAction.emit(node_id, "control"))
+        if self.menu_actions["energy"]:
+            energy = menu.addAction(_("Energy analysis…"))
+            energy.triggered.connect(lambda: self.nodeAction.emit(node_id, "energy"))
         menu.popup(self.view.viewport().mapToGlobal(pos))
 
     # -- selection -----------------------------------------------------------------------------

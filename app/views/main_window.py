@@ -71,7 +71,9 @@ ACTIONS = (
     ActionSpec("alarms", "station", Permission.VIEW, lambda: _("A&larms…")),
     ActionSpec("automatic", "station", Permission.VIEW, lambda: _("A&utomatic control…")),
     ActionSpec("sms_log", "station", Permission.VIEW, lambda: _("S&MS log…")),
+    ActionSpec("energy", "station", Permission.VIEW, lambda: _("&Energy analysis…")),
     ActionSpec("tariffs", "station", Permission.SET_TARIFFS, lambda: _("&Tariffs…")),
+    ActionSpec("reports", "station", Permission.REPORTS, lambda: _("Re&ports…")),
     ActionSpec("audit", "station", Permission.VIEW_AUDIT, lambda: _("&Audit log…")),
     ActionSpec("manage_operators", "station", Permission.MANAGE_OPERATORS,
                lambda: _("&Operators…")),
@@ -215,6 +217,7 @@ class MainWindow(QMainWindow):
         self.operator_label.setText(_("Operator: {name} ({role})").format(
             name=op.name, role=role_text(op.role)))
         self.tree.menu_actions["control"] = self.actions_["control"].isVisible()
+        self.tree.menu_actions["energy"] = self.actions_["energy"].isVisible()
         self.panel.apply_role()
         self._update_title()
 
@@ -223,6 +226,8 @@ class MainWindow(QMainWindow):
 
         if what == "control":
             window_actions.control(self, node_id)
+        elif what == "energy":
+            window_actions.energy(self, node_id)
 
     def trigger(self, key: str) -> None:
         from app.views import window_actions

@@ -188,6 +188,23 @@ def sms_log(window: MainWindow) -> None:
     _show(window, "sms_log", lambda: SmsLogView(window.ctx, window))
 
 
+def energy(window: MainWindow, node_id: int | None = None) -> None:
+    """Energy analysis of ``node_id`` or the node selected in the tree (the campus when none
+    is); the view follows the tree's selection while it is open."""
+    from app.views.energy_view import EnergyView
+
+    node = node_id or window.tree.current_node()
+
+    def make() -> EnergyView:
+        view = EnergyView(window.ctx, node, window)
+        window.tree.nodeSelected.connect(view.follow_node)
+        return view
+
+    view = _show(window, "energy", make)
+    if node:
+        view.follow_node(node)  # type: ignore[attr-defined]
+
+
 def automatic(window: MainWindow) -> None:
     """Power limits, allowed appliances, schedules, limiting plans, and the rooms held off."""
     from app.views.automatic_view import AutomaticView
@@ -199,6 +216,13 @@ def tariffs(window: MainWindow) -> None:
     from app.views.tariff_dialog import TariffDialog
 
     _show(window, "tariffs", lambda: TariffDialog(window.ctx, window))
+
+
+def reports(window: MainWindow) -> None:
+    """The monthly report, journal, shift settlement and arrears list: files and printing."""
+    from app.views.reports_dialog import ReportsDialog
+
+    _show(window, "reports", lambda: ReportsDialog(window.ctx, window))
 
 
 def audit(window: MainWindow) -> None:

@@ -28,6 +28,8 @@ T0 = float(int(time.time()))  # readings are acted on while fresh (core/writer.p
 
 @pytest.fixture
 def room(tmp_path):
+    global T0  # the readings are this test's own, fresh: the writer acts on fresh ones only
+    T0 = float(int(time.time()))
     db = open_database(tmp_path / "a.db")
     root = campus.add_node(None, "campus", "c")
     bus = campus.add_bus("B01", "tcp://127.0.0.1:1")

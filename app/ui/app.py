@@ -13,6 +13,18 @@ CJK_FONTS = ("Microsoft YaHei UI", "Microsoft YaHei", "PingFang SC", "Noto Sans 
              "Source Han Sans SC", "WenQuanYi Micro Hei", "WenQuanYi Zen Hei", "SimHei")
 
 
+def print_font(points: float, bold: bool = False) -> QFont:
+    """A font for paper (receipts, reports): the first CJK font this machine has."""
+    font = QFont()
+    available = set(QFontDatabase.families())
+    families = [f for f in CJK_FONTS if f in available]
+    if families:
+        font.setFamilies(families)
+    font.setPointSizeF(points)
+    font.setBold(bold)
+    return font
+
+
 def configure_application(app: QApplication) -> None:
     """Binding work-arounds, names for QSettings and a font whose fallbacks draw Chinese."""
     qtcompat.install()

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from PySide6.QtCore import QMarginsF, QRectF, QSizeF, Qt
-from PySide6.QtGui import QFont, QFontDatabase, QPageLayout, QPageSize, QPainter, QPen
+from PySide6.QtGui import QFont, QPageLayout, QPageSize, QPainter, QPen
 from PySide6.QtPrintSupport import QPrintDialog, QPrinter, QPrinterInfo
 from PySide6.QtWidgets import QDialog, QWidget
 
@@ -25,7 +25,7 @@ from app.core.queries import campus_name
 from app.core.recharge import METHODS, RechargeResult, receipt_number
 from app.errors import UserFacingError
 from app.i18n import _
-from app.ui.app import CJK_FONTS
+from app.ui.app import print_font
 
 log = logging.getLogger("voltkeeper.ui.receipt")
 
@@ -68,17 +68,6 @@ def receipt_note(result: RechargeResult, state: str) -> str:
                  "Keep this receipt.")
     return _("Waiting for the meter: it is credited when it next answers the station. Keep "
              "this receipt.")
-
-
-def _typeface(point_size: float, bold: bool = False) -> QFont:
-    font = QFont()
-    available = set(QFontDatabase.families())
-    families = [f for f in CJK_FONTS if f in available]
-    if families:
-        font.setFamilies(families)
-    font.setPointSizeF(point_size)
-    font.setBold(bold)
-    return font
 
 
 def _pdf_printer(path: Path, paper: str) -> QPrinter:
@@ -138,7 +127,7 @@ def _draw(painter: QPainter, printer: QPrinter, campus: str,
         painter.translate((page.width() - width) / 2, 0)
 
     def _font(point_size: float, bold: bool = False) -> QFont:
-        return _typeface(point_size * (A4_SCALE if wide else 1.0), bold)
+        return print_font(point_size * (A4_SCALE if wide else 1.0), bold)
 
     y = 0.0
     center = int(Qt.AlignmentFlag.AlignHCenter | Qt.TextFlag.TextWordWrap)

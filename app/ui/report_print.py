@@ -13,14 +13,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from PySide6.QtCore import QMarginsF, QRectF, Qt
-from PySide6.QtGui import QFont, QFontDatabase, QPageLayout, QPageSize, QPainter
+from PySide6.QtGui import QFont, QPageLayout, QPageSize, QPainter
 from PySide6.QtPrintSupport import QPrinter
 
 from app.core.money import format_cents
 from app.core.report_tables import MONEY, TEXT, Document, Table
 from app.errors import UserFacingError
 from app.i18n import _
-from app.ui.app import CJK_FONTS
+from app.ui.app import print_font
 
 ROWS_GAP = 1.25  # a row's height in lines of the body font
 
@@ -31,17 +31,6 @@ class _Line:
     table: Table | None = None
     cells: tuple = ()
     text: str = ""
-
-
-def _font(points: float, bold: bool = False) -> QFont:
-    font = QFont()
-    available = set(QFontDatabase.families())
-    families = [f for f in CJK_FONTS if f in available]
-    if families:
-        font.setFamilies(families)
-    font.setPointSizeF(points)
-    font.setBold(bold)
-    return font
 
 
 def page_layout(doc: Document) -> QPageLayout:
@@ -115,7 +104,7 @@ def paint_document(doc: Document, printer: QPrinter) -> int:
 def _paint(doc: Document, printer: QPrinter, p: QPainter) -> int:
     area = printer.pageLayout().paintRectPixels(printer.resolution())
     w, h = float(area.width()), float(area.height())
-    body, bold, small = _font(7.5), _font(7.5, True), _font(7)
+    body, bold, small = print_font(7.5), print_font(7.5, True), print_font(7)
     p.setFont(body)
     row_h = p.fontMetrics().height() * ROWS_GAP
     top = row_h * 4.5  # campus, title, period and a gap
@@ -126,7 +115,7 @@ def _paint(doc: Document, printer: QPrinter, p: QPainter) -> int:
     for n, page in enumerate(pages, start=1):
         if n > 1:
             printer.newPage()
-        p.setFont(_font(13, True))
+        p.setFont(print_font(13, True))
         p.drawText(QRectF(0, 0, w, row_h * 2), Qt.AlignmentFlag.AlignCenter, doc.title)
         p.setFont(small)
         p.drawText(QRectF(0, row_h * 2, w, row_h), Qt.AlignmentFlag.AlignCenter,
@@ -152,7 +141,7 @@ def _draw_line(p: QPainter, line: _Line, y: float, w: float, row_h: float, body:
         p.drawText(QRectF(0, y, w, row_h * 2), Qt.TextFlag.TextWordWrap, line.text)
         return
     if line.kind == "sign":
-        p.setFont(_font(10))
+        p.setFont(print_font(10))
         texts = (_("Prepared by: ____________"), _("Reviewed by: ____________"),
                  _("Date: ____________"))
         for k, text in enumerate(texts):

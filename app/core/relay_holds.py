@@ -194,7 +194,8 @@ def _trip(meter_ids: list[int], reason: str, now: float) -> list[int]:
             if set(pending) <= command_store.withdraw(pending, f"held again: {reason}") \
                     and s.control_mode == "forced_trip":
                 continue  # the relay never closed
-        if needs_trip(store.relay_states([meter_id])[meter_id]):
+            s = store.relay_states([meter_id])[meter_id]  # without what was withdrawn
+        if needs_trip(s):
             _queue(meter_id, "trip", reason, now)
     return off
 

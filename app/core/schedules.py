@@ -34,7 +34,7 @@ from app.storage import alarms as alarm_store
 from app.storage import holds as hold_store
 from app.storage import rules as store
 from app.storage.models import database
-from app.storage.rules import ScheduleRecord
+from app.storage.rules import ExceptionRecord, ScheduleRecord
 
 log = logging.getLogger("voltkeeper.control")
 
@@ -195,10 +195,13 @@ def _schedule(name: str) -> ScheduleRecord:
 
 
 # -- the reading service's turn -----------------------------------------------------------------
-def exceptions_of(schedule_id: int) -> dict[date, list[Window]]:
-    """The schedule's exceptions by day (its own beat those for every schedule)."""
+def exceptions_of(schedule_id: int, every: list[ExceptionRecord] | None = None
+                  ) -> dict[date, list[Window]]:
+    """The schedule's exceptions by day (its own beat those for every schedule); ``every``:
+    all exceptions, when the caller has read them already."""
     out: dict[date, list[Window]] = {}
-    for e in sorted(store.exceptions(), key=lambda e: e.schedule_id is not None):
+    every = store.exceptions() if every is None else every
+    for e in sorted(every, key=lambda e: e.schedule_id is not None):
         if e.schedule_id in (None, schedule_id):
             out[date.fromisoformat(e.day)] = windows_from_json(e.windows)
     return out
@@ -224,12 +227,14 @@ def apply(now: float | None = None) -> int:
     many schedules changed."""
     now = time.time() if now is None else now
     at = datetime.fromtimestamp(now)
-    _release_orphans(now)
+    every, excepts = store.schedules(), store.exceptions()
+    _release_orphans({x.name for x in every}, now)
     changed = 0
-    for s in store.schedules():
+    for s in every:
         span = None
         if s.enabled:
-            span = window_in_force(windows_from_json(s.windows), exceptions_of(s.id), at)
+            span = window_in_force(windows_from_json(s.windows), exceptions_of(s.id, excepts),
+                                   at)
         start = None if span is None else span[0].timestamp()
         if start == s.applied:
             continue
@@ -299,8 +304,8 @@ def _alarm(s: ScheduleRecord, start: float | None, span: tuple[datetime, datetim
         log.info("schedule %s ended", s.name)
 
 
-def _release_orphans(now: float) -> None:
-    """Holds of a schedule that no longer exists (deleted while it was being applied) end."""
-    names = {x.name for x in store.schedules()}
+def _release_orphans(names: set[str], now: float) -> None:
+    """Holds of a schedule that no longer exists (deleted while it was being applied) end;
+    ``names``: the schedules there are."""
     for source in hold_store.hold_sources("schedule") - names:
         relay_holds.release(None, "schedule", source=source, now=now)

@@ -2,11 +2,14 @@
 
     python bench/reports.py [--rooms 10000] [--keep DIR]
 
-Builds a campus of ``--rooms`` rooms (40 buildings of 10 floors) with an account each, and a
-month (November 2026) of bookings inserted directly, as the station would have booked them:
-an opening recharge in October, consumption billed daily (30 bookings a room), the month's
-free allowance, two recharges by mixed methods, and a refund or a correction in one room of
-fifty. Then, in a fresh process (so its peak memory is the report's alone), computes the monthly
+Builds a campus of ``--rooms`` rooms (40 buildings of 10 floors, a bus each) with a meter and
+an account each, and a month (November 2026) of 15-minute data inserted directly: every room's
+2,880 intervals of energy and its daily totals (28.8 million rows for 10,000 rooms), booked as
+billing books them (``core/billing.py``: a day's consumption once the day is over, priced per
+interval at 0.588 with the month's first 5 kWh free, the month's running cost rounded once), an
+opening recharge in October, two recharges by mixed methods, and a refund or a correction in
+one room of fifty. Then, in a fresh process (so its peak memory is the report's alone), computes
+the monthly
 report through the real code (``finance_reports.compute_monthly``, checked against the ledger),
 writes its PDF and its workbook, and prints the time of each step and the peak resident memory
 against the target: under 10 s and under 500 MB together.
@@ -21,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from decimal import Decimal
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,14 +33,20 @@ sys.path.insert(0, str(ROOT))
 TARGET_S = 10.0
 TARGET_MB = 500.0
 METHODS = ("cash", "campus_card", "wechat", "alipay", "unionpay", "bank")
+PRICE = Decimal("0.588")
+FREE_WH = 5000
+#: A dorm room's day in quarter hours (Wh at 100%): night, morning, day, the evening peak.
+SHAPE = [8] * 28 + [30] * 8 + [15] * 36 + [60] * 16 + [25] * 8
 
 
 def _t(y, m, d, hh=0, mm=0):
     return time.mktime((y, m, d, hh, mm, 0, 0, 0, -1))
 
 
-def build(db_path: Path, rooms: int, seed: int = 1) -> int:
-    """The campus and a month of bookings, inserted directly. Returns the bookings made."""
+def build(db_path: Path, rooms: int, seed: int = 1) -> tuple[int, int]:
+    """The campus and a month of 15-minute data and its bookings, inserted directly. Returns
+    the intervals stored and the bookings made."""
+    from app.core.money import to_cents
     from app.storage import ledger
     from app.storage.db import open_database
 
@@ -51,10 +61,14 @@ def build(db_path: Path, rooms: int, seed: int = 1) -> int:
         root = cur.lastrowid
         n = 0
         accounts = []
+        meters = []
         for b in range(1, 41):
             cur.execute("INSERT INTO node (parent_id, kind, name, code, sort_key) VALUES "
                         "(?, 'building', ?, ?, ?)", (root, f"{b}号宿舍楼", str(b), b))
             bid = cur.lastrowid
+            cur.execute("INSERT INTO bus (name, link, poll_interval_s, enabled) VALUES "
+                        "(?, ?, 5.0, 1)", (f"B{b:02d}", f"tcp://10.0.{b}.1:502"))
+            bus = cur.lastrowid
             for f in range(1, 11):
                 cur.execute("INSERT INTO node (parent_id, kind, name, code, sort_key) VALUES "
                             "(?, 'floor', ?, ?, ?)", (bid, f"{f}F", f"{b}-{f}F", f))
@@ -66,6 +80,10 @@ def build(db_path: Path, rooms: int, seed: int = 1) -> int:
                     cur.execute("INSERT INTO node (parent_id, kind, name, code, sort_key) "
                                 "VALUES (?, 'room', ?, ?, ?)", (fid, code, code, r))
                     node = cur.lastrowid
+                    cur.execute("INSERT INTO meter (bus_id, address, serial, profile, node_id, "
+                                "enabled) VALUES (?, ?, ?, 'acrel-ddsy1352', ?, 1)",
+                                (bus, f * 25 + r - 25, f"31{n:08d}", node))
+                    meters.append(cur.lastrowid)
                     cur.execute("INSERT INTO occupant (node_id, name, person_no, phone, "
                                 "moved_in) VALUES (?, ?, ?, '', ?)",
                                 (node, f"学生{n:05d}", f"2026{n:05d}", _t(2026, 9, 1)))
@@ -90,19 +108,40 @@ def build(db_path: Path, rooms: int, seed: int = 1) -> int:
                 entries.append((tid, book[code], a, cents))
             return tid
 
+        day_ends = [_t(2026, 11, d) + 86400 - 0.001 for d in range(1, 31)]
         for k, acct in enumerate(accounts):
             amount = rng.randrange(5000, 20000)
             txn(_t(2026, 10, 3, 9), "recharge", acct, "cash",
                 [("cash", None, amount), ("prepaid", acct, -amount)], "alice")
-            for d in range(1, 31):
-                charge = rng.randrange(50, 400)
-                txn(_t(2026, 11, d, 0, 5), "consumption", acct, "",
-                    [("prepaid", acct, charge), ("revenue:electricity", None, -charge)],
-                    "billing")
-            allow = rng.randrange(200, 300)
-            txn(_t(2026, 11, 1, 0, 6), "allowance", acct, "",
-                [("expense:allowance", None, allow), ("revenue:electricity", None, -allow)],
-                "billing")
+            month_wh, cost, allowance, booked, booked_allow = 0, Decimal(0), Decimal(0), 0, 0
+            factor = rng.randrange(40, 260)
+            intervals, days = [], []
+            for d in range(30):
+                day0 = int(_t(2026, 11, d + 1))
+                day_wh = 0
+                for i, base in enumerate(SHAPE):
+                    wh = base * factor // 100 + (i * 7 + d * 13 + k) % 5
+                    intervals.append((meters[k], day0 + i * 900, wh))
+                    free = max(0, min(wh, FREE_WH - month_wh))
+                    cost += Decimal(wh - free) / 1000 * PRICE
+                    allowance += Decimal(free) / 1000 * PRICE
+                    month_wh += wh
+                    day_wh += wh
+                days.append((meters[k], f"2026-11-{d + 1:02d}", day_wh))
+                charge, allow = to_cents(cost) - booked, to_cents(allowance) - booked_allow
+                booked, booked_allow = booked + charge, booked_allow + allow
+                if charge:  # booked once the day is over, dated its last instant
+                    txn(day_ends[d], "consumption", acct, "",
+                        [("prepaid", acct, charge), ("revenue:electricity", None, -charge)],
+                        "billing")
+                if allow:
+                    txn(day_ends[d], "allowance", acct, "",
+                        [("expense:allowance", None, allow),
+                         ("revenue:electricity", None, -allow)], "billing")
+            cur.executemany("INSERT INTO interval_energy (meter_id, start, energy_wh) "
+                            "VALUES (?, ?, ?)", intervals)
+            cur.executemany("INSERT INTO daily_energy (meter_id, day, energy_wh) "
+                            "VALUES (?, ?, ?)", days)
             last, last_rows = 0, []
             for _r in range(2):
                 method = rng.choice(METHODS)
@@ -124,8 +163,9 @@ def build(db_path: Path, rooms: int, seed: int = 1) -> int:
                         "VALUES (?, ?, ?, ?)", entries)
         cur.executemany("INSERT INTO receipt (no, txn_id) VALUES (?, ?)", receipts)
         cur.execute("INSERT INTO counter (name, value) VALUES ('receipt', ?)", (len(receipts),))
+    intervals = conn.execute("SELECT COUNT(*) FROM interval_energy").fetchone()[0]
     db.close()
-    return len(txns)
+    return intervals, len(txns)
 
 
 def measure(db_path: Path, out: Path) -> int:
@@ -178,8 +218,9 @@ def main() -> int:
         db = folder / "bench-reports.db"
         db.unlink(missing_ok=True)
         t0 = time.perf_counter()
-        n = build(db, args.rooms)
-        print(f"built {args.rooms} rooms, {n} bookings in {time.perf_counter() - t0:.1f} s")
+        intervals, n = build(db, args.rooms)
+        print(f"built {args.rooms} rooms, {intervals} intervals of 15 minutes, {n} bookings "
+              f"in {time.perf_counter() - t0:.1f} s ({db.stat().st_size / 1e9:.1f} GB)")
         return subprocess.run([sys.executable, __file__, "--measure", str(db), "--out",
                                str(folder)]).returncode
 

@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 
 from app.core import audit, commands, relay_holds
+from app.core import balances as live
 from app.core.alarms import raise_alarm
 from app.core.audit import act
 from app.core.changes import NOTHING, Changes
@@ -325,13 +326,13 @@ def correct(operator: Operator, txn_id: int, reason: str, *,
                                     "holds what booking {id} says; only a recharge the meter "
                                     "refused can be reversed").format(room=acct.room,
                                                                       id=txn_id))
-        before = ledger.balance(acct.id) if acct else None
+        before = live.balance(acct.id) if acct else None
         new_txn = ledger.reverse(txn_id, operator=operator.name, memo=reason.strip())
         if acct is not None and acct.mode == "station" and acct.is_open:
             enforce_station_balance(acct.id)
         a.before = {"txn": txn_id, "kind": original.kind, "amount_cents": original.amount_cents,
                     "balance_cents": before}
-        a.after = {"txn": new_txn, "balance_cents": ledger.balance(acct.id) if acct else None}
+        a.after = {"txn": new_txn, "balance_cents": live.balance(acct.id) if acct else None}
         a.detail = reason.strip()
     return AccountChange(acct, Changes.of_nodes(acct.node_id if acct else None), new_txn)
 
@@ -356,7 +357,7 @@ def refund(operator: Operator, account_id: int, amount_cents: int, method: str,
         if acct.mode != "station":
             raise UserFacingError(_("{room}: the meter keeps this account's money; refund it "
                                     "by closing the account").format(room=acct.room))
-        before = ledger.balance(acct.id)
+        before = live.balance(acct.id)
         if amount_cents > before:
             raise UserFacingError(_("{room}: at most the balance {balance} can be refunded")
                                   .format(room=acct.room, balance=format_cents(before)))

@@ -20,9 +20,10 @@ import json
 import logging
 import time
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
+from app.core import balances as live
 from app.core import commands, low_balance, relay_holds
 from app.core.accounts import settle_meters_without_tokens
 from app.core.alarms import raise_alarm
@@ -165,7 +166,8 @@ def bill(now: float | None = None, operator: str = "billing",
         if acct.id in waiting or (account_id is not None and acct.id != account_id):
             continue
         try:
-            _bill_account(acct, until, tariffs.get(acct.tariff_group, []), operator, report)
+            _bill_account(acct, until, tariffs.get(acct.tariff_group, []), operator, report,
+                          now=now, final=final)
         except _NoTariff as exc:
             report.problems.append(str(exc))
     if account_id is None:
@@ -178,7 +180,8 @@ class _NoTariff(Exception):
 
 
 def _bill_account(acct: AccountRecord, until: int, versions: list[TariffVersion],
-                  operator: str, report: BillingReport) -> None:
+                  operator: str, report: BillingReport, *, now: float,
+                  final: bool = False) -> None:
     meters = store.meters_of_node(acct.node_id)
     if not meters:
         return
@@ -195,53 +198,41 @@ def _bill_account(acct: AccountRecord, until: int, versions: list[TariffVersion]
         for s, wh in q:
             energy[s] = energy.get(s, 0) + wh
     months: dict[str, BillingMonth] = {}
+
+    def month_row(month: str) -> BillingMonth:
+        bm = months.get(month)
+        if bm is None:
+            bm = BillingMonth.get_or_none((BillingMonth.account == acct.id)
+                                          & (BillingMonth.month == month))
+            months[month] = bm or BillingMonth(account=acct.id, month=month)
+        return months[month]
+
+    for bm in BillingMonth.select().where((BillingMonth.account == acct.id)
+                                          & (BillingMonth.settled == False)):  # noqa: E712
+        months.setdefault(bm.month, bm)
+    touched: set[str] = set()
     for start in sorted(energy):
         day = local_day(start)
         version = version_in_force(versions, day)
         if version is None:
             raise _NoTariff(_("no tariff for group {group} on {day}").format(
                 group=acct.tariff_group, day=day))
-        month = day[:7]
-        bm = months.get(month)
-        if bm is None:
-            bm = BillingMonth.get_or_none((BillingMonth.account == acct.id)
-                                          & (BillingMonth.month == month))
-            if bm is None:
-                bm = BillingMonth(account=acct.id, month=month)
-            months[month] = bm
+        bm = month_row(day[:7])
+        touched.add(bm.month)
+        if bm.open_day != day:  # the day before is over: it is booked below
+            bm.open_day, bm.open_cost, bm.open_allowance = day, "0", "0"
         cost, allowance = version.charge(int(bm.energy_wh), energy[start])
         bm.energy_wh = int(bm.energy_wh) + energy[start]
         bm.exact_cost = str(Decimal(bm.exact_cost) + cost)
         bm.exact_allowance = str(Decimal(bm.exact_allowance) + allowance)
+        bm.open_cost = str(Decimal(bm.open_cost) + cost)
+        bm.open_allowance = str(Decimal(bm.open_allowance) + allowance)
         report.intervals += 1
+    today = local_day(until)  # the day not over yet (at a final bill: none)
     with database.atomic():
-        for bm in months.values():
-            charge = to_cents(Decimal(bm.exact_cost)) - int(bm.booked_cents)
-            allow = to_cents(Decimal(bm.exact_allowance)) - int(bm.booked_allowance_cents)
-            if charge:
-                ledger.post("consumption", [("prepaid", acct.id, charge),
-                                            ("revenue:electricity", None, -charge)],
-                            operator=operator, account_id=acct.id,
-                            memo=_("electricity {month}").format(month=bm.month))
-                report.charged_cents += charge
-            if allow:
-                allowance_txn = ledger.post(
-                    "allowance", [("expense:allowance", None, allow),
-                                  ("revenue:electricity", None, -allow)],
-                    operator=operator, account_id=acct.id,
-                    memo=_("free allowance {month}").format(month=bm.month))
-                report.allowance_cents += allow
-                if acct.mode == "meter":
-                    # the meter charged these kWh itself: give their value back to it
-                    _queue_recharge_token(meters[0][0], allow, allowance_txn)
-                    report.commands += 1
-            bm.booked_cents = int(bm.booked_cents) + charge
-            bm.booked_allowance_cents = int(bm.booked_allowance_cents) + allow
-            BillingMonth.insert(account=acct.id, month=bm.month, energy_wh=bm.energy_wh,
-                                exact_cost=bm.exact_cost, booked_cents=bm.booked_cents,
-                                exact_allowance=bm.exact_allowance,
-                                booked_allowance_cents=bm.booked_allowance_cents) \
-                .on_conflict_replace().execute()
+        for bm in sorted(months.values(), key=lambda m: m.month):
+            _book_month(acct, bm, today, final, now, operator, meters[0][0], report,
+                        touched=bm.month in touched)
         for mid in meter_ids:
             BillingCursor.insert(meter=mid, billed_until=until).on_conflict_replace().execute()
     report.accounts += 1
@@ -249,6 +240,76 @@ def _bill_account(acct: AccountRecord, until: int, versions: list[TariffVersion]
         report.commands += enforce_station_balance(acct.id)
     else:
         report.alarms += reconcile(acct.id, versions=versions)
+
+
+#: A day's consumption booked this soon after the day ended is dated the day's last instant,
+#: so the day is in its own month's report (made ``report_files.DUE_AFTER_S`` after midnight on
+#: the 1st); booked later (the station was down), it is dated when it is booked, and a report
+#: already made stays true.
+BACKDATE_GRACE_S = 20 * 60
+
+
+def _book_month(acct: AccountRecord, bm: BillingMonth, today: str, final: bool, now: float,
+                operator: str, meter_id: int, report: BillingReport, *,
+                touched: bool) -> None:
+    """Book what the month's days that are over cost and were not booked yet (all of it at a
+    final bill), and store the month's state. The month's bookings sum to its exact cost
+    rounded once."""
+    day_over = final or bm.open_day < today
+    cost, allowance = Decimal(bm.exact_cost), Decimal(bm.exact_allowance)
+    if not day_over:
+        cost -= Decimal(bm.open_cost)
+        allowance -= Decimal(bm.open_allowance)
+    charge = to_cents(cost) - int(bm.booked_cents)
+    allow = to_cents(allowance) - int(bm.booked_allowance_cents)
+    through = bm.open_day if day_over else _day_before(today)
+    t = now
+    if not final and through:
+        day_end = _day_start(_day_after(through))
+        if day_end <= now <= day_end + BACKDATE_GRACE_S:
+            t = day_end - 0.001
+    memo_day = {"month": bm.month, "day": through or bm.month}
+    if charge:
+        ledger.post("consumption", [("prepaid", acct.id, charge),
+                                    ("revenue:electricity", None, -charge)],
+                    operator=operator, account_id=acct.id, t=t,
+                    memo=_("electricity {month}, through {day}").format(**memo_day))
+        report.charged_cents += charge
+    if allow:
+        allowance_txn = ledger.post(
+            "allowance", [("expense:allowance", None, allow),
+                          ("revenue:electricity", None, -allow)],
+            operator=operator, account_id=acct.id, t=t,
+            memo=_("free allowance {month}, through {day}").format(**memo_day))
+        report.allowance_cents += allow
+        if acct.mode == "meter":
+            # the meter charged these kWh itself: give their value back to it
+            _queue_recharge_token(meter_id, allow, allowance_txn)
+            report.commands += 1
+    bm.booked_cents = int(bm.booked_cents) + charge
+    bm.booked_allowance_cents = int(bm.booked_allowance_cents) + allow
+    settled = day_over and (final or bm.month < today[:7])
+    if not (touched or charge or allow or settled):
+        return  # nothing new: no write
+    BillingMonth.insert(account=acct.id, month=bm.month, energy_wh=bm.energy_wh,
+                        exact_cost=bm.exact_cost, booked_cents=bm.booked_cents,
+                        exact_allowance=bm.exact_allowance,
+                        booked_allowance_cents=bm.booked_allowance_cents,
+                        open_day=bm.open_day, open_cost=bm.open_cost,
+                        open_allowance=bm.open_allowance, settled=settled) \
+        .on_conflict_replace().execute()
+
+
+def _day_start(day: str) -> float:
+    return time.mktime(time.strptime(day, "%Y-%m-%d"))
+
+
+def _day_after(day: str) -> str:
+    return (date.fromisoformat(day) + timedelta(days=1)).isoformat()
+
+
+def _day_before(day: str) -> str:
+    return (date.fromisoformat(day) - timedelta(days=1)).isoformat()
 
 
 def _queue_recharge_token(meter_id: int, cents: int, txn_id: int | None,
@@ -264,7 +325,7 @@ def enforce_station_balance(account_id: int) -> int:
     the hold when money returns (``core/relay_holds``: the meter closes unless it is held for
     another reason; keep-power meters are never tripped). Returns how many meters changed."""
     acct = store.get_account(account_id)
-    bal = ledger.balance(account_id)
+    bal = live.balance(account_id)
     meter_ids = [meter_id for meter_id, *_rest in store.meters_of_node(acct.node_id)]
     if bal <= 0:
         return len(relay_holds.hold(meter_ids, "arrears", detail=format_cents(bal)))
@@ -305,7 +366,7 @@ def reconcile(account_id: int, tolerance_cents: int = RECONCILE_TOLERANCE_CENTS,
     if applied is not None and (read_at <= applied[0] or count is None
                                 or (applied[1] is not None and count < applied[1])):
         return 0  # the reading is older than the last token the meter took: compare later
-    bal = ledger.balance(account_id)
+    bal = live.balance(account_id)
     # what the meter charged in the interval not billed yet
     cursor = BillingCursor.get_or_none(BillingCursor.meter == meter_id)
     unbilled_wh = 0

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import json
 
+from app.core import balances as live
 from app.core import settings
 from app.core.alarms import clear_alarm, raise_alarm
 from app.core.money import format_cents
 from app.core.sms_outbox import notify
 from app.storage import accounts as account_store
 from app.storage import alarms as alarm_store
-from app.storage import ledger
 from app.storage.db import write_transaction
 
 
@@ -56,7 +56,7 @@ def check(balances: dict[int, int] | None = None) -> int:
     Returns how many alarms were raised."""
     first = settings.get(settings.LOW_BALANCE_1_YUAN) * 100
     second = settings.get(settings.LOW_BALANCE_2_YUAN) * 100
-    balances = ledger.balances() if balances is None else balances
+    balances = live.balances() if balances is None else balances
     fired = _fired()
     raised = 0
     for acct in account_store.open_accounts():

@@ -37,7 +37,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from app.core import commands
+from app.core import balances, commands
 from app.core.audit import act
 from app.core.billing import enforce_station_balance
 from app.core.changes import Changes
@@ -66,7 +66,7 @@ from app.core.statements import (
 from app.errors import UserFacingError
 from app.i18n import _
 from app.storage import accounts as store
-from app.storage import holds, imports, ledger
+from app.storage import holds, imports
 from app.storage.accounts import AccountRecord
 from app.storage.ledger import METHOD_BOOKS, DuplicateReference
 from app.storage.models import database
@@ -454,7 +454,7 @@ def _enforce_station_accounts(account_ids: tuple[int, ...], walk: _Rows) -> None
     """Trips and closes of the station-money accounts, on their balance after the booking:
     only those in debt before or after it, or held for arrears (the rest have nothing to
     change, and asking each costs the write lock time)."""
-    after = ledger.balances(list(account_ids))
+    after = balances.balances(list(account_ids))
     held = holds.accounts_held_for("arrears", list(account_ids))
     for account_id in account_ids:
         paid = sum(cents for _seq, cents in walk.of_account.get(account_id, ()))

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 
+from app.core import balances as live
 from app.core.operators import Operator, Permission, require
 from app.i18n import N_, _
 from app.storage import accounts as store
@@ -106,7 +107,7 @@ def room_overview(operator: Operator, node_id: int, *, days: int = 7, bookings: 
                  .order_by(Occupant.id)]
     meter_ids = [m[0] for m in store.meters_of_node(node_id)]
     meters = [MeterMoney(mid, *_money_and_time(mid)) for mid in meter_ids]
-    return RoomOverview(node_id, room, acct, ledger.balance(acct.id) if acct else None,
+    return RoomOverview(node_id, room, acct, live.balance(acct.id) if acct else None,
                         occupants, meters, daily_use(meter_ids, days),
                         recent_bookings(acct.id, bookings) if acct and bookings else [])
 
@@ -205,7 +206,7 @@ def accounts_of_room(operator: Operator, node_id: int) -> list[AccountRecord]:
 
 def balance(operator: Operator, account_id: int) -> int:
     require(operator, Permission.VIEW)
-    return ledger.balance(account_id)
+    return live.balance(account_id)
 
 
 def account(operator: Operator, account_id: int) -> AccountRecord | None:
@@ -219,10 +220,10 @@ def room_balances(operator: Operator, node_ids: list[int] | None = None
     require(operator, Permission.VIEW)
     if node_ids is not None:  # after an act: a few rooms, not the whole campus
         accounts = [a for n in node_ids if (a := store.open_account_for_node(n)) is not None]
-        balances = {a.id: ledger.balance(a.id) for a in accounts}
+        balances = live.balances([a.id for a in accounts])
     else:
         accounts = store.open_accounts()
-        balances = ledger.balances()
+        balances = live.balances()
     adopting = set(store.accounts_to_adopt())
     return {a.node_id: RoomBalance(a.node_id, a.number, a.mode,
                                    None if a.id in adopting else balances.get(a.id, 0))

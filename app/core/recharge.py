@@ -12,6 +12,7 @@ import time
 import unicodedata
 from dataclasses import dataclass
 
+from app.core import balances as live
 from app.core.audit import act
 from app.core.billing import _queue_recharge_token, enforce_station_balance
 from app.core.changes import Changes
@@ -102,7 +103,7 @@ def recharge(operator: Operator, account_id: int, amount_cents: int, method: str
     with act(operator, Permission.RECHARGE, "recharge",
              target=f"{acct.number} ({acct.room})" if acct else str(account_id),
              node_id=acct.node_id if acct else None) as a:
-        a.before = {"balance_cents": ledger.balance(account_id)} if acct else None
+        a.before = {"balance_cents": live.balance(account_id)} if acct else None
         result = book_recharge(operator.name, account_id, amount_cents, method,
                                reference=reference, maximum=maximum, memo=memo, t=t)
         a.after = {"amount_cents": amount_cents, "method": method, "receipt": result.receipt_no,
@@ -151,7 +152,7 @@ def book_recharge(operator_name: str, account_id: int, amount_cents: int, method
             outbox_id = _queue_recharge_token(meters[0][0], amount_cents, txn, receipt)
         else:  # the station keeps the money: close meters it had tripped, in the same booking
             enforce_station_balance(account_id)
-        balance = ledger.balance(account_id)
+        balance = live.balance(account_id)
     return RechargeResult(txn, receipt, account_id, acct.room, amount_cents, method,
                           operator_name, t, outbox_id, balance, acct.node_id, acct.number)
 

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from app.core import balances as live
 from app.core import settings
 from app.core.balance_days import days_left, days_text
 from app.core.money import format_cents
@@ -38,7 +39,7 @@ from app.errors import DriverError, UserFacingError
 from app.i18n import N_, _
 from app.paths import data_dir
 from app.storage import accounts as account_store
-from app.storage import busy, ledger
+from app.storage import busy
 from app.storage import sms as store
 from app.storage.db import close_database, database_path, write_transaction
 from app.storage.models import database
@@ -98,7 +99,7 @@ def notify(kind: str, account_id: int, event: str, params: dict | None = None) -
     params = dict(params or {})
     balance = params.pop("balance_cents", None)
     if not isinstance(balance, int) or isinstance(balance, bool):
-        balance = ledger.balance(account_id)
+        balance = live.balance(account_id)
     values = {"room": acct.room, "balance": format_cents(balance),
               "days": days_text(days_left(account_id, balance))}
     values.update({k: str(v) for k, v in params.items() if k in PLACEHOLDERS})

@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import time
 
+from app.core import balances as live
 from app.drivers.meter_values import MeterValues
 from app.storage import accounts as store
-from app.storage import campus, capabilities, lease, ledger, readings, unsent
+from app.storage import campus, capabilities, lease, readings, unsent
 from app.storage.db import database_path
 
 #: A read is stale when older than this many cycles of its bus (poll interval or the cycle's
@@ -121,7 +122,7 @@ def collect(now: float | None = None) -> dict:
         })
     bus_names = {b.id: b.name for b in buses}
     accounts_by_node = {a.node_id: a for a in store.open_accounts()}
-    balances = ledger.balances()
+    balances = live.balances()
     for m in campus.meters():
         r = latest.get(m.id)
         node = nodes.get(m.node_id) if m.node_id else None

@@ -9,6 +9,7 @@ from peewee import fn
 
 from app.storage.models import (
     Account,
+    BillingMonth,
     LatestReading,
     Meter,
     Node,
@@ -258,3 +259,15 @@ def last_applied_token(meter_id: int) -> tuple[float, int | None] | None:
                   & (Outbox.state == "applied"))
            .order_by(Outbox.updated_at.desc()).first())
     return (row.updated_at, row.purchase_count) if row else None
+
+
+
+def unsettled_months(account_ids: list[int] | None = None) -> list[tuple[int, str, int]]:
+    """(account, exact cost so far as Decimal text, booked cents) of the billing months not
+    settled (``core/balances.py`` makes the charge not booked yet of them)."""
+    q = BillingMonth.select(BillingMonth.account, BillingMonth.exact_cost,
+                            BillingMonth.booked_cents).where(
+        BillingMonth.settled == False)  # noqa: E712
+    if account_ids is not None:
+        q = q.where(BillingMonth.account.in_(account_ids))
+    return [(int(a), e, int(b)) for a, e, b in q.tuples()]

@@ -116,7 +116,24 @@ def _v8(db: SqliteDatabase) -> None:
         "AND json_extract(a.after, '$.receipt') IS NOT NULL ORDER BY a.id")
 
 
-STEPS: list[Callable[[SqliteDatabase], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8]
+def _v9(db: SqliteDatabase) -> None:
+    """Consumption is booked once a day, not at every billing run: a month's billing state
+    keeps the day it has not booked yet. A month before the current one was booked to the cent
+    by the old billing (it booked every run): settled."""
+    columns = {c.name for c in db.get_columns("billing_month")}
+    for name, sql in (("open_day", "VARCHAR(255) NOT NULL DEFAULT ''"),
+                      ("open_cost", "VARCHAR(255) NOT NULL DEFAULT '0'"),
+                      ("open_allowance", "VARCHAR(255) NOT NULL DEFAULT '0'"),
+                      ("settled", "INTEGER NOT NULL DEFAULT 0")):
+        if name not in columns:
+            db.execute_sql(f"ALTER TABLE billing_month ADD COLUMN {name} {sql}")
+    db.execute_sql("CREATE INDEX IF NOT EXISTS billing_month_settled ON billing_month (settled)")
+    db.execute_sql("UPDATE billing_month SET settled = 1 "
+                   "WHERE month < strftime('%Y-%m', 'now', 'localtime')")
+
+
+STEPS: list[Callable[[SqliteDatabase], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8,
+                                                 _v9]
 SCHEMA_VERSION = len(STEPS)
 #: The schema version this process found before it upgraded the database it opened last
 #: (None: it needed no upgrade). Known to this process only.

@@ -300,7 +300,9 @@ class BillingCursor(BaseModel):
 
 class BillingMonth(BaseModel):
     """Per account and month: energy so far (tiers, allowance) and the exact cost carried so
-    that the month's booked cents equal its exact cost rounded once."""
+    that the month's booked cents equal its exact cost rounded once. A day is booked once it is
+    over: ``open_day``'s cost and allowance so far are counted in ``exact_*`` but not booked
+    yet (schema 9). ``settled``: the month is over and booked to the cent."""
 
     account = ForeignKeyField(Account, on_delete="CASCADE")
     month = CharField()  # YYYY-MM
@@ -309,6 +311,10 @@ class BillingMonth(BaseModel):
     booked_cents = BigIntegerField(default=0)
     exact_allowance = CharField(default="0")
     booked_allowance_cents = BigIntegerField(default=0)
+    open_day = CharField(default="")  # YYYY-MM-DD: the last day billed, booked when it is over
+    open_cost = CharField(default="0")  # Decimal yuan of open_day, in exact_cost already
+    open_allowance = CharField(default="0")
+    settled = BooleanField(default=False, index=True)
 
     class Meta:
         primary_key = CompositeKey("account", "month")

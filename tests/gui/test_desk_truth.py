@@ -148,8 +148,13 @@ def test_recent_bookings_keep_recharges_and_sum_billing_per_day(qtbot, seed_camp
     acct = next(a for a in store.open_accounts() if a.room == "1-101")
     meter = store.meters_of_node(acct.node_id)[0][0]
     recharge(Operator("desk", Role.CASHIER), acct.id, 30_00, "cash")
-    start = (int(time.time()) // 900 + 1) * 900  # after the account was opened
-    for k in range(30):  # thirty billed intervals, each its own booking
+    # thirty billed intervals over a midnight, after the account was opened: billing books
+    # each day once it is over; the desk shows one line a day whatever it books
+    tomorrow = time.localtime(time.time() + 4 * 3600 + 86400)
+    midnight = time.mktime((tomorrow.tm_year, tomorrow.tm_mon, tomorrow.tm_mday, 0, 0, 0, 0, 0,
+                            -1))
+    start = int(midnight) - 15 * 900
+    for k in range(30):
         readings.write_batch([PollOutcome(meter, start + k * 900 + 1.0, True,
                                           intervals=[(start + k * 900, 200)])])
         bill(now=start + (k + 1) * 900 + 1)

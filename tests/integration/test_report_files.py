@@ -24,7 +24,6 @@ from tests.helpers import operator
 from tests.unit.core.test_finance_reports import ALICE, DEC1, _month, _use
 from tests.unit.core.test_finance_reports import db as db
 
-ROOT = Path(__file__).resolve().parent.parent.parent
 FINANCE = operator("finance", "fiona")
 needs_poppler = pytest.mark.skipif(shutil.which("pdftotext") is None,
                                    reason="poppler-utils is not installed")
@@ -40,7 +39,7 @@ def _sum_formula(ws, formula: str) -> Decimal:
 
 
 @needs_poppler
-def test_monthly_pdf_and_workbook(db, tmp_path):
+def test_monthly_pdf_and_workbook(db, tmp_path, artifacts_dir):
     _month(db)
     period = finance_reports.month_period("2026-11")
     made = report_files.make(FINANCE, "monthly", period, pdf=tmp_path / "m.pdf",
@@ -56,7 +55,7 @@ def test_monthly_pdf_and_workbook(db, tmp_path):
     fonts = subprocess.run(["pdffonts", str(tmp_path / "m.pdf")], capture_output=True,
                            text=True, check=True).stdout.splitlines()[2:]
     assert fonts and all(line.split()[-5] == "yes" for line in fonts), fonts
-    out = ROOT / "artifacts" / "report_monthly_p1"
+    out = artifacts_dir / "report_monthly_p1"
     subprocess.run(["pdftoppm", "-png", "-r", "60", "-f", "1", "-l", "1", "-singlefile",
                     str(tmp_path / "m.pdf"), str(out)], check=True)
     assert out.with_suffix(".png").stat().st_size > 5000

@@ -9,8 +9,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.core import accounts, billing
+from app.core import accounts, balances, billing
 from app.core.energy import INTERVAL_S, local_day
+from app.core.money import to_cents
 from app.core.recharge import recharge
 from app.core.tariffs import TariffVersion
 from app.drivers.meter_values import MeterValues
@@ -80,8 +81,13 @@ def test_runs_carry_rounding(db):
     for k in range(200):  # 200 intervals of 3 Wh: each 0.001764 yuan, rounds to 0 alone
         _use(meter, MONTH0 + k * INTERVAL_S, 3)
         billing.bill(now=MONTH0 + (k + 1) * INTERVAL_S)
-    # 0.6 kWh x 0.588 = 0.3528 -> 35 cents, not 0
-    assert ledger.balance(acct) == -35
+    # 0.6 kWh x 0.588 = 0.3528 -> 35 cents, not 0; the third day (to 02:00) is not booked yet
+    assert balances.balance(acct) == -35
+    assert ledger.balance(acct) == -to_cents(Decimal("0.576") * Decimal("0.588"))
+    billing.bill(now=MONTH0 + 3 * 86400)
+    assert ledger.balance(acct) == balances.balance(acct) == -35
+    assert sorted(t.t for t in ledger.txns(acct) if t.kind == "consumption") == [
+        MONTH0 + d * 86400 - 0.001 for d in (1, 2)] + [MONTH0 + 3 * 86400 - 0.001]
 
 
 def test_tiered_and_allowance(db):
@@ -93,6 +99,9 @@ def test_tiered_and_allowance(db):
     _use(meter, MONTH0 + INTERVAL_S, 40_000)  # 40 more: 20 at 0.50, 20 at 0.80
     report = billing.bill(now=MONTH0 + 2 * INTERVAL_S)
     # hand: 10 free (value 5.00), 20 x 0.50 = 10.00, 20 x 0.50 = 10.00, 20 x 0.80 = 16.00
+    assert balances.balance(acct) == -3600
+    assert ledger.balance(acct) == 0 and report.allowance_cents == 0  # the day is not over
+    report = billing.bill(now=MONTH0 + 86400)
     assert ledger.balance(acct) == -3600
     assert report.allowance_cents == 500
     assert ledger.trial_balance()["expense:allowance"] == 500
@@ -365,3 +374,88 @@ def test_low_balance_levels_fire_once_per_crossing_and_rearm_after_a_recharge(db
     assert low_balance.check() == 1 and levels() == [1]
     assert len(levels(open_only=False)) == 4
     assert "1-101" in alarm_list(ADMIN, kind="low_balance")[0].text
+
+
+def test_a_day_is_booked_once_it_is_over_one_booking_a_day(db):
+    """Billing runs every quarter hour; the ledger gets one consumption booking a room a day,
+    dated the day's last instant, and the balance counts the day's use before it is booked."""
+    room, (meter,) = _room()
+    _tariff(price="0.588")
+    acct = accounts.open_account(ADMIN, room, mode="station", t=MONTH0).account.id
+    recharge(operator("cashier", "alice"), acct, 200_00, "cash", t=MONTH0)
+    for k in range(3 * 96 + 40):  # three days and ten hours of 37 Wh intervals
+        _use(meter, MONTH0 + k * INTERVAL_S, 37)
+        billing.bill(now=MONTH0 + (k + 1) * INTERVAL_S)
+    days = sorted(t.t for t in ledger.txns(acct) if t.kind == "consumption")
+    assert days == [MONTH0 + d * 86400 - 0.001 for d in (1, 2, 3)]
+    # each day 96 x 37 Wh = 3.552 kWh x 0.588: the running total rounded once
+    assert ledger.balance(acct) == 200_00 - to_cents(Decimal("10.656") * Decimal("0.588"))
+    today = to_cents(Decimal("12.136") * Decimal("0.588")) - to_cents(
+        Decimal("10.656") * Decimal("0.588"))
+    assert balances.balance(acct) == ledger.balance(acct) - today
+    assert balances.balances()[acct] == balances.balance(acct)
+    assert balances.balances([acct]) == {acct: balances.balance(acct)}
+
+
+def test_a_day_booked_late_is_dated_when_it_is_booked(db):
+    """The station was down over midnight: the day is booked when billing runs again, dated
+    then (a report made meanwhile stays true); the month's sum is still exact."""
+    room, (meter,) = _room()
+    _tariff(price="0.50")
+    acct = accounts.open_account(ADMIN, room, mode="station", t=MONTH0).account.id
+    _use(meter, MONTH0 + 12 * 3600, 1000)
+    billing.bill(now=MONTH0 + 13 * 3600)
+    assert ledger.balance(acct) == 0 and balances.balance(acct) == -50
+    late = MONTH0 + 86400 + 2 * 3600
+    billing.bill(now=late)
+    assert [(t.t, t.amount_cents) for t in ledger.txns(acct) if t.kind == "consumption"] == [
+        (late, -50)]
+
+
+def test_arrears_trip_counts_the_days_use_not_booked_yet(db):
+    room, (meter,) = _room()
+    _tariff(price="0.50")
+    acct = accounts.open_account(ADMIN, room, mode="station", t=MONTH0).account.id
+    recharge(operator("cashier", "alice"), acct, 1_00, "cash", t=MONTH0)
+    readings.write_batch([PollOutcome(meter, MONTH0, True,
+                                      values=MeterValues(MONTH0, control_mode="auto"))])
+    _use(meter, MONTH0 + 8 * 3600, 3000)  # 1.50 of use this morning
+    billing.bill(now=MONTH0 + 9 * 3600)
+    assert ledger.balance(acct) == 1_00 and balances.balance(acct) == -50
+    assert [h.reason for h in relay_holds_of(meter)] == ["arrears"]
+    with pytest.raises(UserFacingError, match="at most the balance"):
+        accounts.refund(ADMIN, acct, 1_00, "cash", "the use is owed")
+
+
+def test_schema_9_settles_the_months_billed_before(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "v8.db"
+    open_database(path).close()
+    con = sqlite3.connect(path)
+    for column in ("open_day", "open_cost", "open_allowance", "settled"):
+        if column == "settled":
+            con.execute("DROP INDEX billing_month_settled")
+        con.execute(f"ALTER TABLE billing_month DROP COLUMN {column}")
+    con.execute("INSERT INTO node (id, parent_id, kind, name, code, sort_key) "
+                "VALUES (1, NULL, 'room', 'r', 'r', 0)")
+    con.execute("INSERT INTO account (id, number, node_id, tariff_group, mode, opened_at, "
+                "opened_by, adopt_meter_balance) VALUES (1, 'A1', 1, 'dorm', 'station', 0, "
+                "'t', 0)")
+    this_month = time.strftime("%Y-%m")
+    for month in ("2020-01", this_month):
+        con.execute("INSERT INTO billing_month (account_id, month, energy_wh, exact_cost, "
+                    "booked_cents, exact_allowance, booked_allowance_cents) "
+                    "VALUES (1, ?, 1000, '0.5', 50, '0', 0)", (month,))
+    con.execute("UPDATE meta SET value = '8' WHERE key = 'schema_version'")
+    con.commit()
+    con.close()
+    d = open_database(path)
+    try:
+        from app.storage.models import BillingMonth
+
+        assert {(m.month, m.settled) for m in BillingMonth.select()} == {
+            ("2020-01", True), (this_month, False)}
+        assert balances.unbooked() == {}  # the old billing booked every run
+    finally:
+        d.close()

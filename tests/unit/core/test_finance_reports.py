@@ -110,6 +110,10 @@ def _month(env):
         if day == 21:  # the unionpay recharge was booked to the wrong room
             accounts.correct(ADMIN, receipts[("2-101", "unionpay")].txn_id, "wrong room")
             recharge(ALICE, accts["1-101"], 4567, "unionpay", t=env.clock.now)
+    # a day is booked once it is over: the first run of December books November 30th, dated
+    # its last instant (in November's report)
+    env.clock.now = DEC1 + 60
+    billing.bill(now=env.clock.now)
     env.clock.now = DEC1 + 3600
     return rooms, accts
 

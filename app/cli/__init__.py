@@ -48,12 +48,17 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
         alarms,
         audit,
         backup,
+        buses,
+        commission,
         control,
         demo,
         desk,
+        health,
+        meter_tools,
         operators,
         report,
         rules,
+        scan,
         serve,
         sms,
         station_settings,
@@ -79,7 +84,8 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
     sim_cli.add_arguments(p)
     handlers["simulate"] = sim_cli.run
     for module in (demo, serve, status, desk, control, rules, alarms, operators, audit, backup,
-                   sms, station_settings, report):
+                   sms, station_settings, report, scan, health,
+                   buses, commission, meter_tools):
         handlers.update(module.register(sub))
     return parser, handlers
 

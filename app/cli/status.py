@@ -51,7 +51,8 @@ def _when(t: float, now: float) -> str:
 
 def _state_text(state: str) -> str:
     return {"online": _("online"), "offline": _("offline"), "stale": _("stale"),
-            "never_read": _("never read"), "unpolled": _("not polled")}.get(state, state)
+            "never_read": _("never read"), "unpolled": _("not polled"),
+            "held": _("taken by a tool")}.get(state, state)
 
 
 def status_command(args: argparse.Namespace) -> int:

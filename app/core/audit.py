@@ -52,6 +52,22 @@ KIND_TEXT = {
     "setting": N_("setting changed"), "backup": N_("backup"), "restore": N_("restore"),
     "backup_failed": N_("backup failed"), "account_mode": N_("account's money moved"),
     "sms_template": N_("SMS template changed"), "report": N_("report made"),
+    "control": N_("trip, close or keep power"), "control_result": N_("control outcome"),
+    "alarm_ack": N_("alarm acknowledged"), "power_limit": N_("power limit set"),
+    "malicious_load_rule": N_("malicious-load rule set"),
+    "appliance_allow": N_("appliance allowed"), "appliance_remove": N_("appliance removed"),
+    "schedule_save": N_("schedule saved"), "schedule_delete": N_("schedule removed"),
+    "schedule_exception": N_("schedule exception set"),
+    "schedule_exception_remove": N_("schedule exception removed"),
+    "plan_save": N_("limiting plan saved"), "plan_apply": N_("limiting plan applied"),
+    "plan_undo": N_("limiting plan undone"),
+    "bus_add": N_("bus added"), "bus_edit": N_("bus changed"), "bus_remove": N_("bus removed"),
+    "meter_add": N_("meter added"), "meter_edit": N_("meter changed"),
+    "meter_move": N_("meter moved"), "meter_remove": N_("meter removed"),
+    "bus_take": N_("bus taken from its poller"), "bus_baud": N_("bus speed changed"),
+    "meter_setting": N_("meter setting changed"),
+    "meter_setting_failed": N_("meter setting not taken"),
+    "raw_write": N_("registers written"), "commissioning": N_("bus commissioned"),
 }
 
 

@@ -35,6 +35,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from app.core.comm_tally import CommSink, CommTally, wire_limit_s
 from app.core.energy import EnergyAccount
 from app.core.outbox import OutboxDelivery
 from app.core.supervisor import SupervisorState
@@ -63,6 +64,37 @@ LINK_BACKOFF_MAX_S = 60.0
 SLOW_POINTS_EVERY_S = 600.0
 #: How often a bus looks for commands queued since (between meters and between cycles).
 OUTBOX_EVERY_S = 0.5
+#: How often a poller looks whether a tool has taken its bus (``core/bus_access.py``).
+HOLD_CHECK_EVERY_S = 1.0
+
+
+class BusHolds:
+    """Where a poller learns that a tool (a scan, the meter setup) has taken its bus: the
+    ``BusHold`` rows, read in the poller's own thread. A database that cannot be read now is
+    no hold (polling goes on; the tool waits for the acknowledgement)."""
+
+    def current(self, bus_id: int):
+        from app.storage import bus_holds
+
+        try:
+            return bus_holds.current(bus_id)
+        except Exception as exc:
+            log.debug("bus %s: cannot read its hold: %s", bus_id, exc)
+            return None
+
+    def acknowledge(self, bus_id: int, taken_at: float) -> None:
+        from app.storage import bus_holds
+
+        try:
+            bus_holds.acknowledge(bus_id, taken_at)
+        except Exception as exc:  # the tool waits, and asks again
+            log.warning("bus %s: cannot acknowledge its hold: %s", bus_id, exc)
+
+
+class _BusHeld(Exception):
+    def __init__(self, hold) -> None:
+        super().__init__(hold.purpose)
+        self.hold = hold
 #: A bad value from a meter is logged (and kept as an event) at most this often per point.
 BAD_VALUE_LOG_EVERY_S = 3600.0
 #: Booking events that mean another meter may be answering now: learn it from scratch.
@@ -130,14 +162,20 @@ Sink = Callable[[list[PollOutcome], BusOutcome | None], None]
 
 
 class BusPoller:
+    #: the bus's health figures, once ``track_health`` is called
+    comm: CommTally | None = None
+
     def __init__(self, bus: BusRecord, meters: list[tuple[MeterRecord, MeterProfile]],
                  sink: Sink, *, baselines: dict[int, tuple[int, float]] | None = None,
                  link_factory: Callable[[LinkConfig], ModbusLink] = ModbusLink,
                  clock: Callable[[], float] = time.time,
                  offline_after: int = OFFLINE_AFTER,
                  outbox: OutboxDelivery | None = None,
-                 capabilities: dict[int, MeterCapability] | None = None) -> None:
+                 capabilities: dict[int, MeterCapability] | None = None,
+                 holds: BusHolds | None = None) -> None:
         self.bus = bus
+        self.holds = holds
+        self._hold_checked = 0.0
         self.config = LinkConfig.from_url(bus.link)
         self.sink = sink
         self.clock = clock
@@ -240,6 +278,9 @@ class BusPoller:
         sample = now - slot.sampled_at >= SAMPLE_EVERY_S
         if sample:
             slot.sampled_at = now
+        if self.comm is not None:  # the bus's health figures (core/comm_tally)
+            self.comm.read(slot.meter.id, True, latency_s, getattr(self.link, "counters", None),
+                           now)
         self.sink([PollOutcome(
             meter_id=slot.meter.id, t=now, ok=True, values=values, intervals=intervals,
             days=days, latency_ms=latency_s * 1000, online=True, online_changed=online_changed,
@@ -327,6 +368,8 @@ class BusPoller:
         elif not slot.online:
             slot.backoff_s = min(slot.backoff_s * 2, PROBE_BACKOFF_MAX_S)
             slot.next_probe_at = now + slot.backoff_s
+        if self.comm is not None:
+            self.comm.read(slot.meter.id, False, None, getattr(self.link, "counters", None), now)
         self.sink([PollOutcome(
             meter_id=slot.meter.id, t=now, ok=False, error_kind=error_kind(exc), error=str(exc),
             consecutive_failures=slot.consecutive_failures, online=slot.online,
@@ -369,6 +412,7 @@ class BusPoller:
         pending = self._pending_outbox()
         self._outbox_checked = time.monotonic()
         for slot in self.slots:
+            self._check_hold()
             self._run_commands()
             self.deliver_due()
             if not slot.online and self.clock() < slot.next_probe_at:
@@ -436,10 +480,19 @@ class BusPoller:
             if state == "pending":
                 return
 
+    def track_health(self, sink: CommSink, flush_every_s: float = 60.0) -> None:
+        """Count the bus's and its meters' health (``core/comm_tally``) and hand the figures
+        to ``sink`` once a minute (or every ``flush_every_s``, in tests)."""
+        limit = wire_limit_s(self.config, [s.profile for s in self.slots])
+        self.comm = CommTally(self.bus.id, sink, wire_limit_s=limit,
+                              flush_every_s=flush_every_s, clock=self.clock)
+
     def bus_outcome(self, state: str, error: str = "") -> BusOutcome:
         """The bus's state for the status: ``meters_online`` counts the meters that answered
         and still count as online; none while the bus is down (nothing answers through it)."""
         online = 0 if state == "down" else sum(1 for s in self.slots if s.online and s.seen)
+        if self.comm is not None:  # a full cycle, once per cycle (``cycles`` moved on)
+            self.comm.cycle(self.cycles, self.last_cycle_s, self.clock())
         return BusOutcome(
             bus_id=self.bus.id, state=state, last_cycle_s=self.last_cycle_s,
             last_cycle_at=self.clock() if self.last_cycle_s is not None else None, error=error,
@@ -481,9 +534,13 @@ class BusPoller:
         while not stop.is_set():
             cycle_start = time.monotonic()
             try:
+                self._check_hold(force=True)
                 self.cycle()
                 self._link_backoff = 1.0
                 self._down_in_row = 0
+            except _BusHeld as held:
+                self._held_off(held.hold, stop)
+                continue
             except LinkDown as exc:
                 log.warning("bus %s down: %s (retry in %.0f s)", self.bus.name, exc,
                             self._link_backoff)
@@ -502,12 +559,49 @@ class BusPoller:
                 try:  # wake at once for a command, and now and then for the outbox
                     cmd = self.commands.get(timeout=min(remaining, OUTBOX_EVERY_S))
                 except queue.Empty:
+                    if self._taken():
+                        break  # the next turn gives the bus up
                     self._deliver_between_cycles()
                     continue
                 self._run_commands(first=cmd)  # failures are reported on each command
         if self.link is not None:
             self.link.close()
         self._fail_commands("reading service stopped")
+
+    # -- a tool's hold on the bus ---------------------------------------------------------------
+    def _taken(self):
+        """The hold in force on this bus, looked at most every ``HOLD_CHECK_EVERY_S``."""
+        if self.holds is None or time.monotonic() - self._hold_checked < HOLD_CHECK_EVERY_S:
+            return None
+        self._hold_checked = time.monotonic()
+        return self.holds.current(self.bus.id)
+
+    def _check_hold(self, force: bool = False) -> None:
+        if force:
+            self._hold_checked = 0.0
+        hold = self._taken()
+        if hold is not None:
+            raise _BusHeld(hold)
+
+    def _held_off(self, hold, stop: threading.Event) -> None:
+        """Give the bus to the tool that took it: close the link, say so, acknowledge; wait
+        until the hold is released or expires (a tool that died), then poll again."""
+        assert self.holds is not None
+        if self.link is not None:
+            self.link.close()
+        why = f"{hold.purpose} by {hold.holder}"
+        log.info("bus %s: given to %s; polling pauses", self.bus.name, why)
+        self.sink([], self.bus_outcome("held", why))
+        acknowledged = None
+        while not stop.is_set() and hold is not None:
+            if hold.taken_at != acknowledged:
+                self.holds.acknowledge(self.bus.id, hold.taken_at)
+                acknowledged = hold.taken_at
+            self._fail_commands(f"bus {self.bus.name} is taken for {why}")
+            stop.wait(0.3)
+            hold = self.holds.current(self.bus.id)
+        self._hold_checked = time.monotonic()
+        log.info("bus %s: given back; polling again", self.bus.name)
 
     def _deliver_between_cycles(self) -> None:
         try:

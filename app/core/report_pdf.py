@@ -214,15 +214,17 @@ def write_pdf(doc: Document, path: Path, progress: Progress | None = None) -> Pa
         progress.step(min(d.page, estimate), max(estimate, d.page), _("writing the PDF"))
 
     story: list = [Paragraph(doc.campus, styles["sub"]), Paragraph(doc.title, styles["title"]),
-                   Paragraph(_("Period: {period}").format(period=doc.period), styles["sub"]),
+                   Paragraph(doc.subtitle or _("Period: {period}").format(period=doc.period),
+                             styles["sub"]),
                    Spacer(1, 4 * mm)]
     for t in doc.tables:
         story += _table_flowables(t, width, styles)
     for note in doc.notes:
         story.append(Paragraph(note, styles["note"]))
     if doc.signatures:
-        sig = Table([[_("Prepared by: ____________"), _("Reviewed by: ____________"),
-                      _("Date: ____________")]], colWidths=[width / 3] * 3)
+        labels = doc.signature_labels or (_("Prepared by: ____________"),
+                                          _("Reviewed by: ____________"), _("Date: ____________"))
+        sig = Table([list(labels)], colWidths=[width / len(labels)] * len(labels))
         sig.setStyle(TableStyle([("FONT", (0, 0), (-1, -1), FONT, 10),
                                  ("TOPPADDING", (0, 0), (-1, -1), 12)]))
         story.append(KeepTogether([Spacer(1, 8 * mm), sig]))

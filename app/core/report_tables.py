@@ -62,6 +62,10 @@ class Document:
     notes: list[str] = field(default_factory=list)
     landscape: bool = True
     signatures: bool = True
+    #: The signature lines (default: preparer, reviewer, date).
+    signature_labels: tuple[str, ...] | None = None
+    #: The line under the title (default: "Period: ...").
+    subtitle: str | None = None
 
     @property
     def rows(self) -> int:

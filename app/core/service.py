@@ -27,8 +27,9 @@ from typing import Protocol
 
 from app.core import automatic, backup, billing, settings, sms_outbox
 from app.core.alarms import raise_alarm
+from app.core.frame_feed import FrameFeed
 from app.core.outbox import OutboxDelivery
-from app.core.polling import BusPoller, Command
+from app.core.polling import BusHolds, BusPoller, Command, MeterSlot
 from app.core.progress import Progress
 from app.core.report_files import ScheduledReports
 from app.core.supervisor import BACKOFF_START_S, Supervisor, SupervisorState
@@ -40,7 +41,7 @@ from app.drivers.token import MasterKey, load_master_key
 from app.errors import Cancelled, ConfigError, UserFacingError
 from app.paths import default_key_file
 from app.storage import busy, campus, capabilities, lease, readings, unsent
-from app.storage.campus import MeterRecord
+from app.storage.campus import BusRecord, MeterRecord
 from app.storage.capabilities import WorkerRow
 from app.storage.db import close_database
 from app.storage.lease import LeaseInfo
@@ -89,6 +90,14 @@ def _capability(meter: MeterRecord, row: capabilities.CapabilityRow | None) -> M
     return MeterCapability(set(row.missing), row.read_mode, row.checked_at or 0.0, row.serial)
 
 
+def _bus_configs(buses: list[BusRecord], meters: list[MeterRecord]) -> dict[int, tuple]:
+    """What each enabled bus's poller is built from: the bus and its meters as stored."""
+    on: dict[int, list[MeterRecord]] = {}
+    for m in meters:
+        on.setdefault(m.bus_id, []).append(m)
+    return {b.id: (b, tuple(on.get(b.id, ()))) for b in buses if b.enabled}
+
+
 class ReadingService:
     def __init__(self, *, role: str = "serve", thread_factory: ThreadFactory = plain_thread,
                  link_factory: Callable[[LinkConfig], ModbusLink] = ModbusLink,
@@ -122,16 +131,28 @@ class ReadingService:
         self._reports = ScheduledReports()  # the past month's report, on the 1st
         self.sms_every_s = 5.0
         self.control_every_s = automatic.EVERY_S
+        # following the campus's buses and meters as they are edited (core/campus_edit)
+        self.follow_every_s = 60.0  # looked at even when no edit said so
+        self._bus_stops: dict[int, threading.Event] = {}
+        self._bus_threads: dict[int, Startable] = {}
+        self._bus_configs: dict[int, tuple] = {}  # what each bus's poller was built from
+        self._leaving: dict[int, tuple[BusPoller, Startable, Supervisor | None]] = {}
+        self._config_version = -1
+        self.comm_flush_s = 60.0  # the buses' health figures (core/comm_tally); less in tests
+        self.frame_feed = FrameFeed()  # the buses' frames, for the frame monitor
 
     def add_listener(self, listener: Listener) -> None:
         self.writer.add_listener(listener)
 
-    def _build_pollers(self) -> None:
+    def _build_pollers(self, only: set[int] | None = None,
+                       carried: dict[int, MeterSlot] | None = None) -> list[BusPoller]:
         """A poller for every enabled bus, with its meters. A meter whose profile is refused (a
         broken or missing file) is left out, its bus and every other meter polled all the same:
         a log line and a ``bad_profile`` alarm name the file, the key and the problem, and the
         meter shows offline (its last reading is not taken for a live one). A bus whose link
-        cannot be understood is left out the same way (its state ``error`` says why)."""
+        cannot be understood is left out the same way (its state ``error`` says why).
+        ``only``: the buses to build (the others keep theirs); ``carried``: the meters' slots
+        of the pollers they replace (their energy accounting goes on). Returns those built."""
         baselines = readings.baselines()
         known = capabilities.load()
         buses = campus.buses()
@@ -139,7 +160,13 @@ class ReadingService:
         by_bus: dict[int, list] = {}
         caps: dict[int, MeterCapability] = {}
         left_out: list[PollOutcome] = []
-        for m in campus.meters():
+        every_meter = campus.meters()
+        self._bus_configs.update({bus_id: config for bus_id, config in
+                                  _bus_configs(buses, every_meter).items()
+                                  if only is None or bus_id in only})
+        for m in every_meter:
+            if only is not None and m.bus_id not in only:
+                continue
             try:
                 profile = load_profile(m.profile)
             except Exception as exc:  # one bad profile must not stop the other meters
@@ -169,18 +196,80 @@ class ReadingService:
             caps[m.id] = _capability(m, known.get(m.id))
         if left_out:  # stored by the writer once it runs
             self.writer.put(left_out, None)
+        built = []
         for bus in buses:
-            if not bus.enabled:
+            if not bus.enabled or (only is not None and bus.id not in only):
                 continue
             try:
-                self.pollers[bus.id] = BusPoller(bus, by_bus.get(bus.id, []), self.writer.put,
-                                                 baselines=baselines,
-                                                 link_factory=self.link_factory,
-                                                 outbox=self.outbox, capabilities=caps)
+                poller = BusPoller(bus, by_bus.get(bus.id, []), self.writer.put,
+                                   baselines=baselines, link_factory=self.link_factory,
+                                   outbox=self.outbox, capabilities=caps, holds=BusHolds())
+                for slot in poller.slots:  # energy counted since the last store goes on
+                    old = (carried or {}).get(slot.meter.id)
+                    if old is not None:
+                        slot.account = old.account
+                self.pollers = {**self.pollers, bus.id: poller}  # a new dict: others iterate
+                built.append(poller)
             except ConfigError as exc:  # one bad link must not stop the other buses
                 log.error("bus %s is not polled: %s", bus.name, exc)
                 self.writer.put([], BusOutcome(bus.id, "error", error=f"not polled: {exc}",
                                                meters_total=len(by_bus.get(bus.id, []))))
+        return built
+
+    def _start_bus(self, poller: BusPoller) -> None:
+        """Poll one bus in its own supervised thread, until the service or the bus stops."""
+        stop = self._bus_stops[poller.bus.id] = threading.Event()
+        self.frame_feed.attach([poller])
+        if self._stop.is_set():
+            stop.set()
+        thread = self._bus_threads[poller.bus.id] = self._spawn(
+            f"bus-{poller.bus.name}", lambda p=poller: p.run(stop), stop,
+            on_state=poller.report_state)
+        self._threads.append(thread)
+
+    def _follow_campus(self, look: bool = False) -> None:
+        """Buses and meters were edited (``campus.config_version`` moved, or ``look``): stop
+        the pollers of the buses that changed and, once they have stopped, start them again as
+        they are now (a new bus starts, a removed or disabled one stays stopped). The other
+        buses keep polling undisturbed."""
+        version = campus.config_version()
+        if version == self._config_version and not self._leaving and not look:
+            return
+        wanted = _bus_configs(campus.buses(), campus.meters())
+        changed = {bus_id for bus_id in self._bus_configs.keys() | wanted.keys()
+                   if self._bus_configs.get(bus_id) != wanted.get(bus_id)}
+        for bus_id in changed:
+            self._bus_configs.pop(bus_id, None)
+            poller = self.pollers.get(bus_id)
+            if poller is None:
+                continue
+            self.pollers = {k: p for k, p in self.pollers.items() if k != bus_id}
+            self._bus_stops.pop(bus_id).set()
+            name = f"bus-{poller.bus.name}"
+            self._leaving[bus_id] = (poller, self._bus_threads.pop(bus_id),
+                                     self.supervisors.get(name))
+            log.info("bus %s changed: its poller stops", poller.bus.name)
+        if any(s is not None and s.state.state != "stopped" for _p, _t, s in
+               self._leaving.values()):
+            return  # a cycle still runs: started again at the next look
+        carried = {slot.meter.id: slot for poller, _t, _s in self._leaving.values()
+                   for slot in poller.slots}
+        for bus_id, (poller, thread, supervisor) in self._leaving.items():
+            thread.join(timeout=5)  # its loop is over: the thread ends now (a QThread must)
+            if thread in self._threads:
+                self._threads.remove(thread)
+            name = f"bus-{poller.bus.name}"
+            if self.supervisors.get(name) is supervisor:
+                del self.supervisors[name]
+            if bus_id not in wanted and campus.bus(bus_id) is not None:  # switched off
+                self.writer.put([], BusOutcome(bus_id, "idle", error="not polled: disabled"))
+        self._leaving.clear()
+        for poller in self._build_pollers(only=changed & wanted.keys(), carried=carried):
+            poller.track_health(self.writer.put_comm, self.comm_flush_s)
+            self._start_bus(poller)
+            log.info("bus %s: polling %d meters as configured now", poller.bus.name,
+                     len(poller.slots))
+        self._config_version = version
 
     # -- supervised loops ------------------------------------------------------------------------
     def _spawn(self, name: str, loop: Callable[[], None], stop: threading.Event,
@@ -201,7 +290,7 @@ class ReadingService:
 
     def health(self) -> list[SupervisorState]:
         """Each supervised loop's state now (running, error with its reason, restarts)."""
-        return [s.state for s in self.supervisors.values()]
+        return [s.state for s in list(self.supervisors.values())]  # edited meanwhile
 
     def buses_dead(self) -> list[str]:
         """The buses of this service whose thread keeps failing (none: every bus polls)."""
@@ -218,17 +307,19 @@ class ReadingService:
         if self.db_path is not None:
             unsent.discard_left(self.db_path)
         try:
+            self._config_version = campus.config_version()
             self._build_pollers()
+            for poller in self.pollers.values():
+                poller.track_health(self.writer.put_comm, self.comm_flush_s)
         except BaseException:
             lease.release()  # do not lock others out for the lease's lifetime
             self.pollers.clear()
             raise
         self.writer.stopping.clear()
         self._writer_thread = self._spawn("writer", self.writer.run, self.writer.stopping)
+        self.frame_feed.start()
         for poller in self.pollers.values():
-            self._threads.append(self._spawn(f"bus-{poller.bus.name}",
-                                             lambda p=poller: p.run(self._stop), self._stop,
-                                             on_state=poller.report_state))
+            self._start_bus(poller)
         self._threads.append(self._spawn("lease", self._renew, self._stop))
         self._threads.append(self._spawn("billing", self._billing, self._stop))
         self._threads.append(self._spawn(  # restores, schedules, holds (core/automatic)
@@ -253,7 +344,16 @@ class ReadingService:
         # the first look at the daily backup ~10 s after the start, then once a minute
         last_backup_check = time.monotonic() - self.backup_check_every_s \
             + min(10.0, self.backup_check_every_s)
+        last_look = time.monotonic()
         while not self._stop.wait(min(self.lease_ttl_s / 3, 3.0)):
+            look = time.monotonic() - last_look >= self.follow_every_s
+            try:  # buses and meters edited meanwhile
+                self._follow_campus(look)
+                if look:
+                    last_look = time.monotonic()
+            except Exception as exc:
+                if not busy.unwritable(exc):
+                    log.exception("could not follow the edited buses and meters")
             if time.monotonic() - last_backup_check >= self.backup_check_every_s:
                 last_backup_check = time.monotonic()
                 self._maybe_backup()
@@ -301,6 +401,8 @@ class ReadingService:
     def _lose_lease(self) -> None:
         self.lost_lease = True
         self._stop.set()
+        for bus_stop in list(self._bus_stops.values()):  # each bus stops at once, as before
+            bus_stop.set()
 
     def _billing(self) -> None:
         """Billing about once a minute (it books closed intervals only), the first run ~3 s
@@ -354,6 +456,8 @@ class ReadingService:
 
     def stop(self) -> None:
         self._stop.set()
+        for bus_stop in list(self._bus_stops.values()):
+            bus_stop.set()
         self._backup_progress.cancel()
         self._reports.stop()
         if self._backup_thread is not None:
@@ -362,6 +466,7 @@ class ReadingService:
         for t in self._threads:
             t.join(timeout=10)
         self._threads.clear()
+        self.frame_feed.stop()
         self.writer.stopping.set()
         if self._writer_thread is not None:
             self._writer_thread.join(timeout=10)

@@ -225,7 +225,7 @@ def _number_text(raw: str) -> str:
     return _cell_text(value)
 
 
-def _read_rows(path: Path) -> list[tuple[int, list[str]]]:
+def read_rows(path: Path) -> list[tuple[int, list[str]]]:
     """(line, cells) of every row of the file, empty ones included."""
     if not path.exists():
         raise UserFacingError(_("no such file: {path}").format(path=path))
@@ -312,7 +312,7 @@ def read_statement(path: Path) -> Statement:
     """Parse a statement into rows (no checks against the database yet): find the header, skip
     the preamble, comments, totals and the summary; rows that are not payments (refunds, closed
     orders) come back ``skipped`` with the reason."""
-    raw = _read_rows(path)
+    raw = read_rows(path)
     if not any(any(clean(c) for c in cells) for _line, cells in raw):
         raise UserFacingError(_("{path} is empty").format(path=path.name))
     found = None

@@ -46,7 +46,7 @@ from app.core.live import BusLive, LiveBatch, MeterLive
 from app.core.load_detector import DetectorSettings, LoadDetector
 from app.core.power_limits import RestorePolicy, RuleCache, over_limit, trip_room_meter
 from app.storage import alarms as alarm_store
-from app.storage import busy, campus, readings, unsent
+from app.storage import busy, campus, comm_history, readings, unsent
 from app.storage.capabilities import WorkerRow
 from app.storage.db import database_path
 from app.storage.readings import BusOutcome, PollOutcome
@@ -206,12 +206,41 @@ class StorageWriter:
         self.batches_written = 0
         self.outcomes_written = 0
         self.outcomes_dropped = 0
+        self._comm: queue.SimpleQueue[list[comm_history.CommRow]] = queue.SimpleQueue()
+        self._comm_held: list[comm_history.CommRow] = []
 
     def add_listener(self, listener: Listener) -> None:
         self._listeners.append(listener)
 
     def put(self, outcomes: list[PollOutcome], bus: BusOutcome | None = None) -> None:
         self._queue.put((outcomes, bus, None))
+
+    def put_comm(self, rows: list[comm_history.CommRow]) -> None:
+        """A bus's health figures of a minute (``core/comm_tally``), stored at the next flush
+        in a transaction of their own."""
+        self._comm.put(rows)
+
+    def flush_comm(self) -> int:
+        """Store the health figures handed in; those the database cannot take now are kept
+        for the next flush (up to ``MAX_HELD`` rows: the oldest go first); what it refuses
+        is dropped (logged). Returns the rows stored."""
+        while True:
+            try:
+                self._comm_held.extend(self._comm.get_nowait())
+            except queue.Empty:
+                break
+        if not self._comm_held:
+            return 0
+        rows, self._comm_held = self._comm_held, []
+        try:
+            comm_history.store(rows)
+        except Exception as exc:
+            if busy.unwritable(exc):
+                self._comm_held = rows[-self.max_held:]
+            else:  # a defect or data the database refuses: dropped, it would fail again
+                log.exception("%d rows of bus health not stored", len(rows))
+            return 0
+        return len(rows)
 
     def put_worker(self, row: WorkerRow) -> None:
         """A thread's state, stored with the next batch."""
@@ -238,10 +267,12 @@ class StorageWriter:
         while not self.stopping.is_set():
             self.stopping.wait(self.flush_s)
             self.flush()
+            self.flush_comm()
             if time.monotonic() - self._last_prune > PRUNE_EVERY_S:
                 self._last_prune = time.monotonic()
                 try:
                     readings.prune_samples()
+                    comm_history.roll_up()
                     readings.checkpoint_wal(WAL_TRUNCATE_ABOVE)
                 except Exception as exc:
                     if not busy.unwritable(exc):
@@ -265,6 +296,7 @@ class StorageWriter:
                         return
                     if not written and not self._held and not self._spilled \
                             and self._queue.empty():
+                        self.flush_comm()
                         return
             except Exception:
                 log.exception("storage writer: could not write everything at stop")

@@ -25,12 +25,14 @@ connection was closed all the same, reconnects before the next transaction.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from app.drivers.capability import MISSING_CODES, MeterCapability
+from app.drivers.frames import FrameTap
 from app.drivers.meter_values import MeterValues, values_from_points
 from app.drivers.profile import MeterProfile
 from app.drivers.registers import (
@@ -134,7 +136,11 @@ class LinkConfig:
                 retries=int(q.get("retries", 1)),
             )
             if parts.scheme == "rtu":
-                return cls("rtu", device=parts.path, **common)
+                # a Windows port: rtu://COM3 (a "host") or rtu:///COM3 (a path)
+                device = parts.path or parts.netloc
+                if re.fullmatch(r"/COM\d+", device, re.IGNORECASE):
+                    device = device[1:]
+                return cls("rtu", device=device, **common)
             if parts.scheme in ("tcp", "rtu-tcp"):
                 return cls(parts.scheme, host=parts.hostname or "", port=parts.port or 502,
                            **common)
@@ -172,6 +178,8 @@ class ModbusLink:
         self.last_latency_s = 0.0
         self._client = None
         self._rx_bytes = 0
+        #: Who wants this bus's frames (the frame monitor's feed); None: nobody, no cost.
+        self.frames: FrameTap | None = None
 
     # -- connection --------------------------------------------------------------------------
     def _make_client(self):
@@ -190,7 +198,16 @@ class ModbusLink:
     def _trace_packet(self, sending: bool, data: bytes) -> bytes:
         if not sending:
             self._rx_bytes += len(data)
+        tap = self.frames  # read once: another thread may take it away meanwhile
+        if tap is not None:
+            tap.packet(sending, data)
         return data
+
+    def _framed(self, outcome: str) -> None:
+        """Tell the frame tap, if any, how the transaction ended (see ``FrameTap.done``)."""
+        tap = self.frames
+        if tap is not None:
+            tap.done(outcome)
 
     def open(self) -> None:
         """Open the port or connect to the gateway. Raises LinkDown."""
@@ -263,10 +280,12 @@ class ModbusLink:
             try:
                 response = call(self._client)
             except ConnectionException as exc:
+                self._framed("link")
                 self.close()
                 raise LinkDown(f"{self.config.url()}: {exc}") from None
             except ModbusException as exc:
                 self._keep_connection()
+                self._framed("crc" if self._rx_bytes else "timeout")
                 if self._rx_bytes:
                     self.counters.crc_errors += 1
                     last = CrcError(f"meter {unit}: {what}: corrupt reply "
@@ -278,8 +297,10 @@ class ModbusLink:
                 log.debug("%s (%s)", last, exc)
                 continue
             except OSError as exc:
+                self._framed("link")
                 self.close()
                 raise LinkDown(f"{self.config.url()}: {exc}") from None
+            self._framed("exception" if response.isError() else "")
             self.last_latency_s = time.perf_counter() - started
             if response.isError():
                 self.counters.exceptions += 1
@@ -318,6 +339,36 @@ class ModbusLink:
             def call(c):
                 return c.write_registers(start, values, device_id=unit)
         self._transaction(unit, f"write {len(values)} at {start}", call)
+
+    def read_bits(self, unit: int, function: int, start: int, count: int) -> list[bool]:
+        """Read ``count`` coils (function 1) or discrete inputs (function 2)."""
+        if function == 1:
+            def call(c):
+                return c.read_coils(start, count=count, device_id=unit)
+        elif function == 2:
+            def call(c):
+                return c.read_discrete_inputs(start, count=count, device_id=unit)
+        else:
+            raise ValueError(f"bit read function {function}")
+        response = self._transaction(unit, f"read {count} bits at {start}", call)
+        bits = [bool(b) for b in response.bits]
+        if len(bits) < count:
+            self.counters.crc_errors += 1
+            raise CrcError(f"meter {unit}: bit read at {start}: {len(bits)} bits, wanted {count}")
+        return bits[:count]
+
+    def write_bits(self, unit: int, start: int, values: list[bool], function: int = 15) -> None:
+        """Write coils: one with function 5, several with function 15."""
+        if function == 5:
+            if len(values) != 1:
+                raise ValueError("function 5 writes one coil")
+
+            def call(c):
+                return c.write_coil(start, bool(values[0]), device_id=unit)
+        else:
+            def call(c):
+                return c.write_coils(start, [bool(v) for v in values], device_id=unit)
+        self._transaction(unit, f"write {len(values)} bits at {start}", call)
 
     # -- meter-level -------------------------------------------------------------------------
     def read_blocks(self, unit: int, blocks: Iterable[ReadBlock],

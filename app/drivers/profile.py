@@ -77,7 +77,9 @@ _POINT_KEYS = {
     "writable", "write_function", "poll", "source", "description", "min", "max", "documented",
 }
 _CONTROL_KEYS = {"point", "state", "description"}
-_TOP_KEYS = {"meter", "serial", "reading", "points", "controls", "voltkeeper"}
+_TOP_KEYS = {"meter", "serial", "reading", "points", "controls", "voltkeeper", "comm"}
+_COMM_KEYS = {"point", "address_byte", "baud_byte", "parity_byte", "stop_byte", "baud_codes",
+              "parity_codes", "stop_codes", "source", "description"}
 
 
 class ProfileError(ConfigError):
@@ -153,6 +155,26 @@ class Control:
 
 
 @dataclass(frozen=True)
+class CommMap:
+    """Where a meter keeps its own communication settings (address, baud, parity, stop bits):
+    bytes of one writable ``bytes`` point (``point``), at these byte offsets (big-endian within
+    each register, the point's first byte 0); each code byte indexes its list (``baud_codes[i]``
+    is the baud rate code i means). The point's other bytes are kept as read when it is
+    written (read, change, write back)."""
+
+    point: str
+    address_byte: int
+    baud_byte: int | None = None
+    parity_byte: int | None = None
+    stop_byte: int | None = None
+    baud_codes: tuple[int, ...] = ()
+    parity_codes: tuple[str, ...] = ()
+    stop_codes: tuple[int, ...] = ()
+    source: str = "manual"
+    description: str = ""
+
+
+@dataclass(frozen=True)
 class SerialDefaults:
     baud: int = 9600
     parity: str = "N"
@@ -179,6 +201,8 @@ class MeterProfile:
     controls: dict[str, Control] = field(hash=False)
     path: str = ""
     type_code: int | None = None
+    #: Where the meter keeps its address and line settings ([comm]); None: not known.
+    comm: CommMap | None = None
 
     @property
     def is_prepaid(self) -> bool:
@@ -477,13 +501,53 @@ def parse_profile(data: dict[str, Any], path: str, name: str) -> MeterProfile:
             if st not in mode_states:
                 raise _problem(path, f"points.control_mode.states.{st}", "is required")
 
+    comm = _parse_comm(path, data["comm"], points) if "comm" in data else None
     return MeterProfile(
         name=name, model=_str(path, "meter.model", meter["model"]),
         vendor=_str(path, "meter.vendor", meter["vendor"]), kind=kind,
         description=_str(path, "meter.description", meter.get("description", "")),
         sources=tuple(sources), serial=serial, max_registers=max_registers, max_gap=max_gap,
-        points=points, controls=controls, path=path, type_code=type_code,
+        points=points, controls=controls, path=path, type_code=type_code, comm=comm,
     )
+
+
+def _parse_comm(path: str, raw: Any, points: dict[str, Point]) -> CommMap:
+    table = _check_keys(path, "comm", raw, _COMM_KEYS)
+    if "point" not in table or "address_byte" not in table:
+        raise _problem(path, "comm", "needs point and address_byte")
+    pname = _str(path, "comm.point", table["point"])
+    point = points.get(pname)
+    if point is None or point.type != "bytes" or not point.writable:
+        raise _problem(path, "comm.point", f"{pname!r} is not a writable bytes point")
+    size = 2 * point.count
+    offsets: dict[str, int | None] = {}
+    for key in ("address_byte", "baud_byte", "parity_byte", "stop_byte"):
+        offsets[key] = (_int(path, f"comm.{key}", table[key], 0, size - 1)
+                        if key in table else None)
+    used = [v for v in offsets.values() if v is not None]
+    if len(set(used)) != len(used):
+        raise _problem(path, "comm", "two settings share one byte")
+    codes: dict[str, tuple] = {}
+    for key, byte_key in (("baud_codes", "baud_byte"), ("parity_codes", "parity_byte"),
+                          ("stop_codes", "stop_byte")):
+        value = table.get(key, [])
+        if not isinstance(value, list) or len(value) > 256:
+            raise _problem(path, f"comm.{key}", "must be a list (index = code)")
+        if offsets[byte_key] is not None and not value:
+            raise _problem(path, f"comm.{key}", f"is required with {byte_key}")
+        if key == "parity_codes":
+            codes[key] = tuple(_str(path, f"comm.{key}", v, ("N", "E", "O")) for v in value)
+        elif key == "baud_codes":
+            codes[key] = tuple(_int(path, f"comm.{key}", v, 300, 115200) for v in value)
+        else:
+            codes[key] = tuple(_int(path, f"comm.{key}", v, 1, 2) for v in value)
+    return CommMap(
+        point=pname, address_byte=offsets["address_byte"],  # type: ignore[arg-type]
+        baud_byte=offsets["baud_byte"], parity_byte=offsets["parity_byte"],
+        stop_byte=offsets["stop_byte"], baud_codes=codes["baud_codes"],
+        parity_codes=codes["parity_codes"], stop_codes=codes["stop_codes"],
+        source=_str(path, "comm.source", table.get("source", "manual"), SOURCES),
+        description=_str(path, "comm.description", table.get("description", "")))
 
 
 def load_profile_file(path: Path) -> MeterProfile:

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from app.drivers.profile import MeterProfile, Point
+from app.drivers.profile import CommMap, MeterProfile, Point
 
 #: What a decoded point is: a number (int, exact Decimal when scaled, float for float32),
 #: a state name, a string of BCD digits or raw bytes.
@@ -255,3 +255,51 @@ def write_frame_sizes(count: int, function: int = 16) -> tuple[int, int]:
     if function == 6:
         return 8, 8
     return 9 + 2 * count, 8
+
+
+# -- a meter's own communication settings (the profile's [comm]) ------------------------------
+@dataclass(frozen=True)
+class LineSettings:
+    """What a meter's comm block says: its address and line settings (None: the profile does
+    not say where, or the code is not in its table)."""
+
+    address: int
+    baud: int | None = None
+    parity: str | None = None
+    stop_bits: int | None = None
+
+
+def _code(table: Sequence, data: bytes, offset: int | None):
+    if offset is None or offset >= len(data) or data[offset] >= len(table):
+        return None
+    return table[data[offset]]
+
+
+def decode_comm(comm: CommMap, data: bytes) -> LineSettings:
+    """The settings in the comm point's bytes."""
+    return LineSettings(address=data[comm.address_byte],
+                        baud=_code(comm.baud_codes, data, comm.baud_byte),
+                        parity=_code(comm.parity_codes, data, comm.parity_byte),
+                        stop_bits=_code(comm.stop_codes, data, comm.stop_byte))
+
+
+def encode_comm(comm: CommMap, data: bytes, *, address: int | None = None,
+                baud: int | None = None, parity: str | None = None,
+                stop_bits: int | None = None) -> bytes:
+    """``data`` (the comm point as read) with the settings given changed, the other bytes as
+    they were. Raises ValueError for an address outside 1..247 or a setting the meter's code
+    table does not have."""
+    out = bytearray(data)
+    if address is not None:
+        if not 1 <= address <= 247:
+            raise ValueError(f"address {address} is not 1..247")
+        out[comm.address_byte] = address
+    for value, table, offset, what in ((baud, comm.baud_codes, comm.baud_byte, "baud"),
+                                       (parity, comm.parity_codes, comm.parity_byte, "parity"),
+                                       (stop_bits, comm.stop_codes, comm.stop_byte, "stop bits")):
+        if value is None:
+            continue
+        if offset is None or value not in table:
+            raise ValueError(f"{what} {value} is not one this meter can be set to")
+        out[offset] = table.index(value)
+    return bytes(out)

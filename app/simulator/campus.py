@@ -61,6 +61,8 @@ class SimCampus:
                     self.profile, bus, unit, seed=seed, meters_per_bus=meters, start=start,
                     keys_by_version=keys, clock=self.clock.now, lock=self.lock,
                     random_heaters=random_heaters)
+                self._buses[bus][unit].can_move_to = (
+                    lambda address, b=bus: address not in self._buses[b])
         self._plug_appliances()
 
     def _plug_appliances(self) -> None:
@@ -93,10 +95,16 @@ class SimCampus:
             self.faults = plan
             self._plug_appliances()
 
-    def transact(self, bus: int, unit: int, pdu: bytes) -> Reply | None:
+    def transact(self, bus: int, unit: int, pdu: bytes,
+                 line_baud: int | None = None) -> Reply | None:
         """Serve one request; ``None`` when the bus stays silent.
 
-        Silent: a broadcast, a unit nobody has on this bus, an offline meter, a dropped request.
+        Silent: a broadcast, a unit nobody has on this bus, an offline meter, a dropped request,
+        a meter set to another speed than the line's (``line_baud``: a pty's, as the station
+        set it; None on TCP, which has no speed): the fault ``baud=`` or the speed written to
+        the meter's comm settings (the fault wins).
+        A meter whose address is written (the profile's [comm]) answers at the old one and
+        moves to the new one: its old address is silent from then on.
         A dropped request is lost before the meter sees it (a write is not applied); a corrupt
         reply is spoiled after (the write was applied: the station must not assume otherwise).
         """
@@ -106,6 +114,7 @@ class SimCampus:
                 for u, meter in meters.items():
                     if not self.faults.effects(bus, u).offline:
                         handle_pdu(meter, pdu, broadcast=True)
+                        meter.unit = u  # one address for all: the simulator keeps each its own
                 return None
             meter = meters.get(unit)
             if meter is None:
@@ -113,7 +122,12 @@ class SimCampus:
             fx = self.faults.effects(bus, unit)
             if fx.offline or self.faults.happens(fx.drop):
                 return None
+            own_baud = fx.baud or meter.line_baud
+            if own_baud and line_baud and own_baud != line_baud:
+                return None  # noise to this meter
             response = handle_pdu(meter, pdu)
+            if meter.unit != unit:  # its address was written: it answered, then moved
+                meters[meter.unit] = meters.pop(unit)
             if response is None:
                 return None
             delay = fx.slow_ms / 1000 if fx.slow_ms and self.faults.happens(fx.slow_p) else 0.0

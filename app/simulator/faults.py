@@ -12,6 +12,8 @@ Grammar (whitespace around parts is ignored)::
            | "offline" ["=" 0|1]  never answer (``offline=0`` brings a meter back)
            | "load=" W [":" PF]   an appliance of W watts (0..20000; 0: none) at power factor PF
                                 (above 0, up to 1; default 1: resistive) on the meter
+           | "baud=" B          the meter is set to B baud: on a serial line (a pty) set to
+                                another speed it hears noise and stays silent
 
 ``2:drop=0.1;2.7:offline;*:slow=40@0.5`` drops a tenth of bus 2's requests, silences meter 7 on
 bus 2 and slows half of all replies by 40 ms. A later rule overrides an earlier one for the same
@@ -35,7 +37,9 @@ import math
 import random
 from dataclasses import dataclass, field, replace
 
-EFFECTS = ("drop", "crc", "slow", "offline", "load")
+EFFECTS = ("drop", "crc", "slow", "offline", "load", "baud")
+#: The speeds ``baud=`` takes (those a pty's settings can carry).
+BAUDS = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)
 #: Largest appliance ``load=`` takes, in W (a single-phase meter's 60 A at 230 V is ~14 kW).
 MAX_LOAD_W = 20_000.0
 
@@ -56,6 +60,7 @@ class Effects:
     #: An appliance in the room (``load=W:PF``): watts (0: none) and its power factor.
     load_w: float = 0.0
     load_pf: float = 1.0
+    baud: int = 0  # the meter's own speed (0: the line's, whatever it is)
 
     @property
     def any(self) -> bool:
@@ -128,6 +133,11 @@ def _effect(rule: str, text: str) -> dict[str, object]:
         return {"slow_ms": ms, "slow_p": _probability(rule, p_text) if at else 1.0}
     if name == "load":
         return _load(rule, value)
+    if name == "baud":
+        if not value.isdigit() or int(value) not in BAUDS:
+            raise FaultSpecError(f"--faults rule {rule!r}: baud={value} is not one of "
+                                 f"{', '.join(map(str, BAUDS))}")
+        return {"baud": int(value)}
     return {name: _probability(rule, value)}
 
 

@@ -37,6 +37,12 @@ The meter's own protection, as the real Acrel meter does it (the profile's point
   forced trip (``forced_trip``) holds the relay open whatever the load. ``control_mode`` stays
   as the station wrote it through a self-trip (``auto``): the reason is in ``trip_reason``.
 
+Its own line settings (the profile's ``[comm]`` block, 0360H for the DDSY1352): the address it
+answers at (written: it answers the write at the old one, then the campus moves it to the new one;
+an address another meter of its bus has is refused with exception 3) and its speed (written: on
+a serial line it answers at that speed only; the ``baud=`` fault overrides it). They are not
+kept by ``--state``.
+
 What a real meter keeps through a power cut (money, energy, purchase count, relay state and
 why, control mode, settings, breach count) is :meth:`SimMeter.memory`, which
 :meth:`SimMeter.restore` takes back: ``--state`` (:mod:`app.simulator.state`) saves it.
@@ -49,13 +55,15 @@ import math
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from app.drivers.profile import MeterProfile
-from app.drivers.registers import Value
+from app.drivers.registers import Value, decode_comm, encode_comm
 from app.drivers.token import TokenStatus, verify_token
 from app.simulator import curves
+from app.simulator.clock import CAMPUS_TZ
 from app.simulator.curves import Load
 from app.simulator.identity import is_shop, serial_for
 from app.simulator.image import Image, build_image, parse_write, read_image
@@ -147,6 +155,17 @@ class SimMeter:
         self._image: Image = {}
         self._demand_key: tuple[int, int] | None = None
         self._demand: tuple[float, float, list[Load]] = (0.0, 1.0, [])
+        #: The meter's own line settings (the profile's [comm]): None is the factory's, which
+        #: answers at whatever speed the line runs (and reports the profile's default).
+        self.line_baud: int | None = None
+        self.line_parity = profile.serial.parity
+        self.line_stop_bits = profile.serial.stop_bits
+        #: Set by the campus: may this meter take that address on its bus? (a simulator's
+        #: courtesy: a real meter would take it and collide)
+        self.can_move_to: Callable[[int], bool] | None = None
+        #: The meter's own clock against meter time (its battery clock was never set: it shows
+        #: meter time in campus time, UTC+8, until the station sets it)
+        self.clock_offset_s = 0.0
 
     # -- time --------------------------------------------------------------------------------
     @property
@@ -361,8 +380,71 @@ class SimMeter:
             s.price_raw = raw
         elif name == "token":
             self._recharge(bytes(value))  # type: ignore[arg-type]
+        elif self.profile.comm is not None and name == self.profile.comm.point:
+            self._set_comm(bytes(value))  # type: ignore[arg-type]
+        elif name == "clock":
+            self._set_clock(bytes(value))  # type: ignore[arg-type]
         else:
             self._extra[name] = value
+
+    def clock_bytes(self) -> bytes:
+        """The clock block: YY MM DD weekday hh mm ss in BCD, a pad byte (campus time)."""
+        when = datetime.fromtimestamp(self._t + self.clock_offset_s, CAMPUS_TZ)
+        parts = (when.year % 100, when.month, when.day, when.isoweekday() % 7, when.hour,
+                  when.minute, when.second)
+        return bytes((v // 10) << 4 | v % 10 for v in parts) + b"\0"
+
+    def _set_clock(self, data: bytes) -> None:
+        digits = [(b >> 4, b & 0x0F) for b in data[:7]]
+        if len(digits) < 7 or any(hi > 9 or lo > 9 for hi, lo in digits):
+            raise ModbusReplyError(ILLEGAL_VALUE, "the clock takes BCD digits")
+        yy, mo, dd, _wd, hh, mi, ss = (hi * 10 + lo for hi, lo in digits)
+        try:
+            when = datetime(2000 + yy, mo, dd, hh, mi, ss, tzinfo=CAMPUS_TZ)
+        except ValueError:
+            raise ModbusReplyError(ILLEGAL_VALUE, "not a date and time") from None
+        self.clock_offset_s = when.timestamp() - self._t
+
+    def comm_block(self) -> bytes:
+        """The comm point's bytes: address and line codes, the meter number in BCD after."""
+        comm = self.profile.comm
+        assert comm is not None
+        size = 2 * self.profile.points[comm.point].count
+        data = bytearray(size)
+        serial = self.serial[-2 * size:].rjust(2 * size, "0")
+        tail = bytes.fromhex(serial)
+        used = [b for b in (comm.address_byte, comm.baud_byte, comm.parity_byte, comm.stop_byte)
+                if b is not None]
+        rest = [i for i in range(size) if i > max(used)]
+        for i, b in zip(rest, tail[-len(rest):] if rest else b"", strict=False):
+            data[i] = b
+        return encode_comm(comm, bytes(data), address=self.unit,
+                           baud=self.line_baud or self.profile.serial.baud,
+                           parity=self.line_parity if comm.parity_byte is not None else None,
+                           stop_bits=self.line_stop_bits if comm.stop_byte is not None else None)
+
+    def _set_comm(self, data: bytes) -> None:
+        """A write of the comm block: a new address (the campus moves the meter once the reply
+        has gone) and line settings (the meter answers only at its new speed on a pty)."""
+        comm = self.profile.comm
+        assert comm is not None
+        new = decode_comm(comm, data)
+        if not 1 <= new.address <= 247:
+            raise ModbusReplyError(ILLEGAL_VALUE, f"address {new.address} is not 1..247")
+        for offset, value in ((comm.baud_byte, new.baud), (comm.parity_byte, new.parity),
+                              (comm.stop_byte, new.stop_bits)):
+            if offset is not None and value is None:
+                raise ModbusReplyError(ILLEGAL_VALUE, f"no such code at byte {offset}")
+        if new.address != self.unit and self.can_move_to is not None \
+                and not self.can_move_to(new.address):
+            raise ModbusReplyError(ILLEGAL_VALUE, f"address {new.address} is taken")
+        self.unit = new.address
+        if new.baud is not None:
+            self.line_baud = new.baud
+        if new.parity is not None:
+            self.line_parity = new.parity
+        if new.stop_bits is not None:
+            self.line_stop_bits = new.stop_bits
 
     def _recharge(self, token: bytes) -> None:
         verdict = verify_token(self._keys, self.serial, self.purchase_count, token)
@@ -440,7 +522,7 @@ class SimMeter:
             voltage=volts, current=amps, active_power=watts, power_factor=pf,
             apparent_power=apparent, reactive_power=math.sqrt(max(apparent**2 - watts**2, 0)),
             frequency=curves.mains_frequency(self.seed, t),
-            serial=self.serial, control_mode=self.control_mode,
+            serial=self.serial, control_mode=self.control_mode, clock=self.clock_bytes(),
             price=Decimal(s.price_raw) / 10_000,
             remaining_money=Decimal(money // MICRO_PER_CENT) / 100,
             remaining_energy=Decimal(money // max(s.price_raw, 1)) / 100,
@@ -451,6 +533,7 @@ class SimMeter:
             restore_delay_min=s.restore_delay_min, token=b"", token_status=self.token_status,
             malicious_detection=s.malicious_detection, key_version=self.key_version,
             trip_reason=int(self.trip_reason), relay_closed=self.relay_closed, fault=0,
+            **({self.profile.comm.point: self.comm_block()} if self.profile.comm else {}),
             cost_control=int(self.prepaid and self.control_mode == "auto"),
             over_limit=int(self.trip_reason in (TripReason.OVER_LIMIT, TripReason.LOCKED_OUT)),
             arrears=int(self.prepaid and self.money_micro <= 0),

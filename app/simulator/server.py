@@ -61,12 +61,13 @@ class BusLine:
         self.lock = asyncio.Lock()
         self.free_at = 0.0  # loop time when the last frame's trailing gap ends
 
-    async def exchange(self, unit: int, pdu: bytes, arrival: float) -> Reply | None:
+    async def exchange(self, unit: int, pdu: bytes, arrival: float,
+                       line_baud: int | None = None) -> Reply | None:
         """Serve a request that started arriving at loop time ``arrival``; return when the
         reply would have finished arriving at the station."""
         loop = asyncio.get_running_loop()
         async with self.lock:
-            reply = self.campus.transact(self.bus, unit, pdu)
+            reply = self.campus.transact(self.bus, unit, pdu, line_baud)
             wire = self.wire
             if wire is None:
                 if reply is not None and reply.delay_s:
@@ -89,9 +90,11 @@ class RtuSession:
     """The byte stream of one station connection carrying RTU frames (a pty, or a TCP client
     of a serial device server). Frames are cut by their function code's length."""
 
-    def __init__(self, line: BusLine, send: Callable[[bytes], None]) -> None:
+    def __init__(self, line: BusLine, send: Callable[[bytes], None],
+                 line_baud: Callable[[], int | None] | None = None) -> None:
         self.line = line
         self.send = send
+        self.line_baud = line_baud  # a pty's speed as the station set it
         self.buffer = bytearray()
         self.first_at = 0.0
         self._data = asyncio.Event()
@@ -154,10 +157,23 @@ class RtuSession:
                 self.buffer.clear()
 
     async def _serve(self, frame: bytes, arrival: float) -> None:
-        reply = await self.line.exchange(frame[0], frame[1:-2], arrival)
+        baud = self.line_baud() if self.line_baud is not None else None
+        reply = await self.line.exchange(frame[0], frame[1:-2], arrival, baud)
         if reply is not None:
             out = rtu_frame(frame[0], reply.pdu)
             self.send(corrupt_crc(out) if reply.corrupt else out)
+
+
+def _speeds() -> dict[int, int]:
+    try:
+        import termios
+    except ImportError:
+        return {}
+    return {getattr(termios, f"B{b}"): b for b in (1200, 2400, 4800, 9600, 19200, 38400, 57600,
+                                                  115200) if hasattr(termios, f"B{b}")}
+
+
+_SPEEDS = _speeds()
 
 
 class PtyPort:
@@ -190,6 +206,16 @@ class PtyPort:
     def write(self, data: bytes) -> None:
         with contextlib.suppress(BlockingIOError, OSError):
             os.write(self.master, data)
+
+    def baud(self) -> int | None:
+        """The speed the station set on its end (None: not one of the known speeds)."""
+        import termios
+
+        try:
+            speed = termios.tcgetattr(self.slave)[5]  # ospeed
+        except (termios.error, OSError):
+            return None
+        return _SPEEDS.get(speed)
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
@@ -258,7 +284,7 @@ class SimServer:
                 why = getattr(exc, "strerror", None) or "this system has no ptys (use tcp)"
                 raise SimulatorError(f"cannot open a pty for bus {bus}: {why}") from None
             self._ptys.append(port)
-            session = RtuSession(line, port.write)
+            session = RtuSession(line, port.write, port.baud)
             port.attach(session)
             self._spawn(session.run())
             return f"rtu://{port.path}{self._query(pty=True)}"

@@ -10,7 +10,17 @@ from dataclasses import dataclass
 
 from peewee import JOIN, fn
 
-from app.storage.models import Bus, Meter, Node, Occupant, database
+from app.storage.models import (
+    Bus,
+    IntervalEnergy,
+    LatestReading,
+    Meta,
+    Meter,
+    Node,
+    Occupant,
+    Outbox,
+    database,
+)
 
 
 @dataclass(frozen=True)
@@ -136,3 +146,102 @@ def meters_with_nodes() -> list[tuple[MeterRecord, NodeRecord | None]]:
 def atomic():
     """A transaction (for callers building a campus in one go)."""
     return database.atomic()
+
+
+# -- buses and meters, edited (core/campus_edit) ------------------------------------------------
+#: Bumped by every change of a bus or a meter: a running reading service that sees it move
+#: restarts the pollers of the buses that changed (``core/service``).
+CONFIG_VERSION = "campus.bus_config"
+
+
+def bump_config_version() -> int:
+    """Say that a bus or a meter changed (in the caller's transaction). Returns the new value."""
+    value = config_version() + 1
+    Meta.insert(key=CONFIG_VERSION, value=str(value)).on_conflict_replace().execute()
+    return value
+
+
+def config_version() -> int:
+    row = Meta.get_or_none(Meta.key == CONFIG_VERSION)
+    try:
+        return int(row.value) if row is not None else 0
+    except ValueError:
+        return 0
+
+
+def _bus_record(b: Bus) -> BusRecord:
+    return BusRecord(b.id, b.name, b.link, b.poll_interval_s, b.enabled)
+
+
+def _meter_record(m: Meter) -> MeterRecord:
+    return MeterRecord(m.id, m.bus_id, m.address, m.serial, m.profile, m.node_id, m.enabled)
+
+
+def bus(bus_id: int) -> BusRecord | None:
+    row = Bus.get_or_none(Bus.id == bus_id)
+    return _bus_record(row) if row else None
+
+
+def bus_named(name: str) -> BusRecord | None:
+    """The bus called ``name`` (case does not matter)."""
+    row = Bus.get_or_none(fn.LOWER(Bus.name) == name.strip().lower())
+    return _bus_record(row) if row else None
+
+
+def update_bus(bus_id: int, **fields: object) -> None:
+    Bus.update(**fields).where(Bus.id == bus_id).execute()
+
+
+def delete_bus(bus_id: int) -> None:
+    Bus.delete().where(Bus.id == bus_id).execute()
+
+
+def meter(meter_id: int) -> MeterRecord | None:
+    row = Meter.get_or_none(Meter.id == meter_id)
+    return _meter_record(row) if row else None
+
+
+def meter_at(bus_id: int, address: int) -> MeterRecord | None:
+    row = Meter.get_or_none((Meter.bus == bus_id) & (Meter.address == address))
+    return _meter_record(row) if row else None
+
+
+def meters_with_serial(serial: str) -> list[MeterRecord]:
+    return [_meter_record(m) for m in Meter.select().where(Meter.serial == serial)]
+
+
+def count_meters_on(bus_id: int) -> int:
+    return Meter.select(fn.COUNT(Meter.id)).where(Meter.bus == bus_id).scalar() or 0
+
+
+def update_meter(meter_id: int, **fields: object) -> None:
+    Meter.update(**fields).where(Meter.id == meter_id).execute()
+
+
+def delete_meter(meter_id: int) -> None:
+    """The meter and, by the database's cascades, its readings, energy and commands."""
+    Meter.delete().where(Meter.id == meter_id).execute()
+
+
+def pending_commands(meter_id: int, actions: tuple[str, ...] | None = None) -> int:
+    """How many commands (of ``actions``: recharges, controls, settings) still wait to reach
+    the meter."""
+    where = (Outbox.meter == meter_id) & (Outbox.state == "pending")
+    if actions is not None:
+        where &= Outbox.action.in_(actions)
+    return Outbox.select(fn.COUNT(Outbox.id)).where(where).scalar() or 0
+
+
+def was_read(meter_id: int) -> bool:
+    """True once the meter was read or energy was booked from it (a meter added by mistake
+    and never read has neither)."""
+    return (LatestReading.select().where((LatestReading.meter == meter_id)
+                                         & LatestReading.read_at.is_null(False)).exists()
+            or IntervalEnergy.select().where(IntervalEnergy.meter == meter_id).exists())
+
+
+def room_numbered(code: str) -> NodeRecord | None:
+    """The room or shop numbered ``code`` (e.g. ``3-204``)."""
+    row = Node.get_or_none((Node.code == code.strip()) & Node.kind.in_(("room", "shop")))
+    return NodeRecord(row.id, row.parent_id, row.kind, row.name, row.code, row.sort_key) \
+        if row else None

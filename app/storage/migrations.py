@@ -12,6 +12,7 @@ from app.errors import StorageError
 from app.storage.models import (
     ALL_MODELS,
     CAPABILITY_MODELS,
+    COMMISSIONING_MODELS,
     CONTROL_MODELS,
     LEDGER_MODELS,
     OPERATOR_MODELS,
@@ -119,7 +120,9 @@ def _v8(db: SqliteDatabase) -> None:
 def _v9(db: SqliteDatabase) -> None:
     """Consumption is booked once a day, not at every billing run: a month's billing state
     keeps the day it has not booked yet. A month before the current one was booked to the cent
-    by the old billing (it booked every run): settled."""
+    by the old billing (it booked every run): settled. Commissioning and bus diagnostics: a
+    tool's hold on a bus."""
+    db.create_tables(COMMISSIONING_MODELS)
     columns = {c.name for c in db.get_columns("billing_month")}
     for name, sql in (("open_day", "VARCHAR(255) NOT NULL DEFAULT ''"),
                       ("open_cost", "VARCHAR(255) NOT NULL DEFAULT '0'"),

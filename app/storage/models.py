@@ -607,3 +607,83 @@ class Receipt(BaseModel):
 
 
 REPORT_MODELS = [ReportRecord, Receipt]
+
+
+# -- schema 9: commissioning and bus diagnostics ------------------------------------------------
+class BusHold(BaseModel):
+    """A tool (a scan, the meter setup, the raw register tool, a commissioning run) has taken a
+    bus from its poller: the poller, wherever it runs, closes its link and waits until the
+    hold is released or expires (a tool that died gives the bus back within ``expires_at``)."""
+
+    bus = ForeignKeyField(Bus, primary_key=True, on_delete="CASCADE")
+    holder = CharField()  # operator name
+    purpose = CharField()  # scan, setup, raw, commissioning
+    pid = IntegerField()
+    host = CharField()
+    taken_at = FloatField()
+    expires_at = FloatField()
+    #: When the bus's poller had closed its link for this hold (None: not yet, or no poller).
+    acknowledged_at = FloatField(null=True)
+
+
+
+class _CommFigures(BaseModel):
+    """What one bus, or one meter of it, did on the wire over a period (no table of its own).
+
+    ``meter`` is the meter's id, 0 for the bus's own row (its cycles); no foreign key, so that
+    a row is a handful of small integers (``storage/comm_history`` deletes the rows of a meter
+    that is gone). Per meter: ``polls`` reads tried, ``ok`` of them good, and the Modbus
+    transactions they took with the failed ones by kind; ``latency_*`` the response time of the
+    good reads. Per bus: its full cycles (count, sum and worst seconds) and the least seconds a
+    cycle's frames take on the wire at the bus's baud (None: a Modbus-TCP bus, no wire)."""
+
+    start = IntegerField()  # epoch seconds: the minute's (or hour's) start
+    bus = ForeignKeyField(Bus, on_delete="CASCADE", index=False)  # (in the primary key)
+    meter = IntegerField()
+    polls = IntegerField(default=0)
+    ok = IntegerField(default=0)
+    transactions = IntegerField(default=0)
+    timeouts = IntegerField(default=0)
+    crc_errors = IntegerField(default=0)
+    exceptions = IntegerField(default=0)
+    latency_sum_ms = FloatField(default=0.0)
+    latency_max_ms = FloatField(default=0.0)
+    cycles = IntegerField(default=0)
+    cycle_sum_s = FloatField(default=0.0)
+    cycle_max_s = FloatField(default=0.0)
+    wire_limit_s = FloatField(null=True)
+
+
+class CommMinute(_CommFigures):
+    """Bus and meter health per minute, kept 48 hours (then rolled up into ``CommHour``)."""
+
+    class Meta:
+        primary_key = CompositeKey("start", "bus", "meter")
+        without_rowid = True
+
+
+class CommHour(_CommFigures):
+    """Bus and meter health per hour, kept 90 days: the minutes older than 48 hours, summed."""
+
+    class Meta:
+        primary_key = CompositeKey("start", "bus", "meter")
+        without_rowid = True
+
+
+class CommissioningRun(BaseModel):
+    """A bus commissioned: each meter's checklist (answers, serial, trip, close, energy,
+    clock) as the technician ran it, and where its record (PDF) was written."""
+
+    id = AutoField()
+    bus = ForeignKeyField(Bus, null=True, on_delete="SET NULL")
+    bus_name = CharField()  # kept when the bus is gone
+    technician = CharField()
+    started_at = FloatField()
+    finished_at = FloatField()
+    results = TextField()  # JSON: [{"meter", "address", "room", "checks": {name: [state, detail]}}]
+    passed = IntegerField(default=0)
+    failed = IntegerField(default=0)
+    pdf = TextField(default="")
+
+
+COMMISSIONING_MODELS = [BusHold, CommMinute, CommHour, CommissioningRun]

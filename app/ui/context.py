@@ -82,7 +82,7 @@ class AppContext:
         record = self.index.meters.get(meter_id)
         bus = self.index.buses.get(record.bus_id) if record is not None else None
         bus_live = self.store.buses.get(record.bus_id) if record is not None else None
-        if bus_live is not None and bus_live.state in ("down", "error"):
+        if bus_live is not None and bus_live.state in ("down", "error", "held"):
             return True
         after = core_status.stale_after_s(bus.poll_interval_s if bus is not None else None,
                                           bus_live.last_cycle_s if bus_live is not None

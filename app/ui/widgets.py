@@ -1,19 +1,28 @@
 """Small pieces the screens share: the colours of a verdict, a message label, a bigger font, a
-read-only table of rows."""
+read-only table of rows, a form whose OK runs one core operation."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
     QDialogButtonBox,
+    QFormLayout,
     QHeaderView,
     QLabel,
     QTableWidget,
+    QVBoxLayout,
+    QWidget,
 )
 
 from app.i18n import _
+
+if TYPE_CHECKING:
+    from app.ui.context import ActingContext
 
 ERROR_STYLE = "color: #c62828;"
 GOOD_STYLE = "color: #1b5e20;"
@@ -62,3 +71,40 @@ def row_table(columns: tuple[str, ...], stretch: int, *, many: bool = False,
                            else QAbstractItemView.SelectionMode.SingleSelection)
     table.setWordWrap(wrap)
     return table
+
+
+class ActForm(QDialog):
+    """A form whose OK runs one core operation through the runner; it closes once the
+    operation was done, and a refusal stays in the form (the OK button back). Subclasses fill
+    ``form`` and implement ``submit`` with ``run``."""
+
+    def __init__(self, ctx: ActingContext, title: str, parent: QWidget | None) -> None:
+        super().__init__(parent)
+        self.ctx = ctx
+        self.setWindowTitle(title)
+        self.form = QFormLayout()
+        self.message = message_label("form_message")
+        self.buttons = ok_cancel(self)
+        self.buttons.accepted.disconnect()
+        self.buttons.accepted.connect(self.submit)
+        layout = QVBoxLayout(self)
+        layout.addLayout(self.form)
+        layout.addWidget(self.message)
+        layout.addWidget(self.buttons)
+        self.done_text = ""
+
+    def submit(self) -> None:  # pragma: no cover - each form has its own
+        raise NotImplementedError
+
+    def run(self, work: Callable[[], object], done_text: str) -> None:
+        self.message.clear()
+        self.buttons.setEnabled(False)
+        self.done_text = done_text
+        self.ctx.runner.run(work, title=self.windowTitle(), parent=self,
+                            on_done=lambda _result: self.accept(), on_error=self._refused)
+
+    def _refused(self, exc: BaseException) -> None:
+        from app.ui.errors import error_text
+
+        self.buttons.setEnabled(True)
+        self.message.setText(error_text(exc, self.windowTitle()))

@@ -18,8 +18,6 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDateEdit,
-    QDialog,
-    QFormLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -28,7 +26,6 @@ from PySide6.QtWidgets import (
     QSpinBox,
     QTableWidget,
     QTableWidgetItem,
-    QVBoxLayout,
     QWidget,
 )
 
@@ -38,8 +35,7 @@ from app.core.power_limits import MAX_LIMIT_W
 from app.errors import UserFacingError
 from app.i18n import _, ngettext
 from app.ui.context import ActingContext
-from app.ui.errors import error_text
-from app.ui.widgets import message_label, ok_cancel, row_table
+from app.ui.widgets import ActForm, row_table
 
 BUILDING, GROUP = "building", "group"
 NODE_ROLE = Qt.ItemDataRole.UserRole + 1  # a building choice's node id
@@ -141,40 +137,7 @@ class TargetPicker(QWidget):
         return {"building": None, "group": self.group.currentData()}
 
 
-class _ActForm(QDialog):
-    """A form whose OK runs one core operation; it closes when the operation was done."""
-
-    def __init__(self, ctx: ActingContext, title: str, parent: QWidget | None) -> None:
-        super().__init__(parent)
-        self.ctx = ctx
-        self.setWindowTitle(title)
-        self.form = QFormLayout()
-        self.message = message_label("form_message")
-        self.buttons = ok_cancel(self)
-        self.buttons.accepted.disconnect()
-        self.buttons.accepted.connect(self.submit)
-        layout = QVBoxLayout(self)
-        layout.addLayout(self.form)
-        layout.addWidget(self.message)
-        layout.addWidget(self.buttons)
-        self.done_text = ""
-
-    def submit(self) -> None:  # pragma: no cover - each form has its own
-        raise NotImplementedError
-
-    def run(self, work: Callable[[], object], done_text: str) -> None:
-        self.message.clear()
-        self.buttons.setEnabled(False)
-        self.done_text = done_text
-        self.ctx.runner.run(work, title=self.windowTitle(), parent=self,
-                            on_done=lambda _result: self.accept(), on_error=self._refused)
-
-    def _refused(self, exc: BaseException) -> None:
-        self.buttons.setEnabled(True)
-        self.message.setText(error_text(exc, self.windowTitle()))
-
-
-class ScheduleForm(_ActForm):
+class ScheduleForm(ActForm):
     """Add a schedule, or change one (its name stays)."""
 
     def __init__(self, ctx: ActingContext, snap: RulesSnapshot, row: ScheduleRow | None = None,
@@ -225,7 +188,7 @@ class ScheduleForm(_ActForm):
                  _("Schedule {name} saved").format(name=name.strip()))
 
 
-class ExceptionForm(_ActForm):
+class ExceptionForm(ActForm):
     """A day a schedule (or every schedule) does something else: no window (a holiday) or
     other windows."""
 
@@ -271,7 +234,7 @@ class ExceptionForm(_ActForm):
                  _("Exception for {day} saved").format(day=day.isoformat()))
 
 
-class PlanForm(_ActForm):
+class PlanForm(ActForm):
     """Define a limiting plan (or change one not in force)."""
 
     def __init__(self, ctx: ActingContext, snap: RulesSnapshot,

@@ -71,7 +71,12 @@ ACTIONS = (
     ActionSpec("alarms", "station", Permission.VIEW, lambda: _("A&larms…")),
     ActionSpec("automatic", "station", Permission.VIEW, lambda: _("A&utomatic control…")),
     ActionSpec("sms_log", "station", Permission.VIEW, lambda: _("S&MS log…")),
+    ActionSpec("bus_health", "station", Permission.VIEW, lambda: _("&Bus health…")),
+    ActionSpec("frame_monitor", "station", Permission.COMMISSION, lambda: _("&Frame monitor…")),
     ActionSpec("energy", "station", Permission.VIEW, lambda: _("&Energy analysis…")),
+    ActionSpec("buses", "station", Permission.COMMISSION, lambda: _("Buses a&nd meters…")),
+    ActionSpec("commissioning", "station", Permission.COMMISSION,
+               lambda: _("Co&mmissioning (scan, checklist)…")),
     ActionSpec("tariffs", "station", Permission.SET_TARIFFS, lambda: _("&Tariffs…")),
     ActionSpec("reports", "station", Permission.REPORTS, lambda: _("Re&ports…")),
     ActionSpec("audit", "station", Permission.VIEW_AUDIT, lambda: _("&Audit log…")),
@@ -130,6 +135,8 @@ class MainWindow(QMainWindow):
                                             or self.ctx.index.nodes[node].name))
         self.panel.accountRequested.connect(lambda _node: self.trigger("account"))
         self.panel.bookingsRequested.connect(lambda _node: self.trigger("correct"))
+        self.panel.setupRequested.connect(self._meter_setup)
+        self.panel.registersRequested.connect(self._raw_registers)
         ctx.bridge.batch.connect(self.on_batch)
         ctx.source.changed.connect(self.update_status)
         ctx.runner.changed.connect(self.on_changes)
@@ -228,6 +235,16 @@ class MainWindow(QMainWindow):
             window_actions.control(self, node_id)
         elif what == "energy":
             window_actions.energy(self, node_id)
+
+    def _meter_setup(self, meter_id: int) -> None:
+        from app.views import window_actions
+
+        window_actions.meter_setup(self, meter_id)
+
+    def _raw_registers(self, meter_id: int) -> None:
+        from app.views import window_actions
+
+        window_actions.raw_registers(self, meter_id)
 
     def trigger(self, key: str) -> None:
         from app.views import window_actions
@@ -422,13 +439,16 @@ class MainWindow(QMainWindow):
     def bus_problems(self, enabled: list[int]) -> str:
         """The buses that are down (or failing), named with their reason, for the status bar."""
         bad = [b for bid in enabled if (b := self.ctx.store.buses.get(bid)) is not None
-               and b.state in ("down", "error")]
+               and b.state in ("down", "error", "held")]
         if not bad:
             return ""
         first = bad[0]
         name = self.ctx.index.buses[first.bus_id].name if first.bus_id in self.ctx.index.buses \
             else str(first.bus_id)
-        text = _("{bus} down: {reason}").format(bus=name, reason=first.error or first.state)
+        if first.state == "held":
+            text = _("{bus} paused: taken for {what}").format(bus=name, what=first.error)
+        else:
+            text = _("{bus} down: {reason}").format(bus=name, reason=first.error or first.state)
         if len(bad) > 1:
             text += " " + _("(and {n} more)").format(n=len(bad) - 1)
         return text

@@ -76,6 +76,8 @@ class MeterPanel(QWidget):
     rechargeRequested = Signal(int)  # node id
     accountRequested = Signal(int)  # node id
     bookingsRequested = Signal(int)  # node id
+    setupRequested = Signal(int)  # meter id: meter setup (commission)
+    registersRequested = Signal(int)  # meter id: the raw register tool (raw_registers)
 
     def __init__(self, ctx: AppContext, parent=None) -> None:
         super().__init__(parent)
@@ -109,6 +111,18 @@ class MeterPanel(QWidget):
         self.bookings_button = QPushButton()
         self.bookings_button.setObjectName("bookings_button")
         self.bookings_button.clicked.connect(lambda: self.bookingsRequested.emit(self.node_id))
+        self.setup_button = QPushButton()
+        self.setup_button.setObjectName("setup_button")
+        self.setup_button.clicked.connect(lambda: self.meter_id is not None
+                                          and self.setupRequested.emit(self.meter_id))
+        self.registers_button = QPushButton()
+        self.registers_button.setObjectName("registers_button")
+        self.registers_button.clicked.connect(lambda: self.meter_id is not None
+                                              and self.registersRequested.emit(self.meter_id))
+        meter_row = QHBoxLayout()
+        meter_row.addWidget(self.meter_line, 1)
+        meter_row.addWidget(self.setup_button)
+        meter_row.addWidget(self.registers_button)
         account = QHBoxLayout()
         account.addWidget(self.account_line)
         account.addSpacing(12)
@@ -163,7 +177,7 @@ class MeterPanel(QWidget):
         layout.addLayout(head)
         layout.addWidget(self.people)
         layout.addLayout(account)
-        layout.addWidget(self.meter_line)
+        layout.addLayout(meter_row)
         layout.addWidget(box)
         layout.addWidget(self.plot, 1)
         self.retranslate()
@@ -172,6 +186,8 @@ class MeterPanel(QWidget):
         self.recharge_button.setText(_("Recharge this room…"))
         self.account_button.setText(_("Account and occupants…"))
         self.bookings_button.setText(_("Bookings…"))
+        self.setup_button.setText(_("Meter setup…"))
+        self.registers_button.setText(_("Registers…"))
         for key, caption in FIELDS:
             self.captions[key].setText(_(caption))
         self.plot.setTitle(_("Power, last hour"), color="#333333")
@@ -234,6 +250,8 @@ class MeterPanel(QWidget):
             self.balance.setStyleSheet(ERROR_STYLE if account.balance_cents is not None
                                        and account.balance_cents <= 0 else "")
         self.recharge_button.setEnabled(account is not None)
+        self.setup_button.setEnabled(self.meter_id is not None)
+        self.registers_button.setEnabled(self.meter_id is not None)
         self.bookings_button.setEnabled(account is not None)
 
     def _show_difference(self) -> None:
@@ -260,6 +278,8 @@ class MeterPanel(QWidget):
                                        or self.ctx.session.can(Permission.CLOSE_ACCOUNTS))
         self.bookings_button.setVisible(self.ctx.session.can(Permission.REFUND)
                                         or self.ctx.session.can(Permission.CORRECT))
+        self.setup_button.setVisible(self.ctx.session.can(Permission.COMMISSION))
+        self.registers_button.setVisible(self.ctx.session.can(Permission.RAW_REGISTERS))
 
     def on_changes(self, changes: Changes) -> None:
         if self.node_id and self.node_id in changes.nodes:

@@ -188,6 +188,40 @@ def sms_log(window: MainWindow) -> None:
     _show(window, "sms_log", lambda: SmsLogView(window.ctx, window))
 
 
+def frame_monitor(window: MainWindow) -> None:
+    """A bus's raw frames, from whichever process polls it (maintenance)."""
+    from app.views.frame_monitor import FrameMonitor
+
+    _show(window, "frame_monitor", lambda: FrameMonitor(window.ctx, window))
+
+
+def bus_health(window: MainWindow) -> None:
+    from app.views.bus_health_view import BusHealthView
+
+    _show(window, "bus_health", lambda: BusHealthView(window.ctx, window))
+
+
+def meter_setup(window: MainWindow, meter_id: int) -> None:
+    """A meter's own settings, read and changed (maintenance: commission)."""
+    from app.views.meter_setup_dialog import MeterSetupDialog
+
+    old = window.dialogs.get("meter_setup")
+    if old is not None and getattr(old, "meter_id", None) != meter_id:
+        old.close()
+    _show(window, "meter_setup", lambda: MeterSetupDialog(window.ctx, meter_id, window))
+
+
+def raw_registers(window: MainWindow, meter_id: int | None = None) -> None:
+    """The raw register tool, on the meter's bus and address (maintenance: raw registers)."""
+    from app.views.raw_register_dialog import RawRegisterDialog
+
+    meter = window.ctx.index.meters.get(meter_id) if meter_id is not None else None
+    bus = window.ctx.index.buses.get(meter.bus_id) if meter is not None else None
+    _show(window, "raw_registers", lambda: RawRegisterDialog(
+        window.ctx, window, bus=bus.name if bus else None,
+        unit=meter.address if meter else None))
+
+
 def energy(window: MainWindow, node_id: int | None = None) -> None:
     """Energy analysis of ``node_id`` or the node selected in the tree (the campus when none
     is); the view follows the tree's selection while it is open."""
@@ -203,6 +237,20 @@ def energy(window: MainWindow, node_id: int | None = None) -> None:
     view = _show(window, "energy", make)
     if node:
         view.follow_node(node)  # type: ignore[attr-defined]
+
+
+def buses(window: MainWindow) -> None:
+    """The buses and their meters: added, changed, moved, removed (maintenance)."""
+    from app.views.bus_editor import BusEditor
+
+    _show(window, "buses", lambda: BusEditor(window.ctx, window))
+
+
+def commissioning(window: MainWindow) -> None:
+    """Scan a bus, bind what answers to rooms, run the checklist, print the record."""
+    from app.views.commissioning_view import CommissioningView
+
+    _show(window, "commissioning", lambda: CommissioningView(window.ctx, window))
 
 
 def automatic(window: MainWindow) -> None:

@@ -25,10 +25,13 @@ from tests.helpers import free_port_base
 
 @dataclass
 class Unit:
-    """One meter behind the slave: holding (FC03) and input (FC04) registers."""
+    """One meter behind the slave: holding (FC03) and input (FC04) registers, coils and
+    discrete inputs."""
 
     holding: dict[int, int] = field(default_factory=dict)
     inputs: dict[int, int] = field(default_factory=dict)
+    coils: dict[int, int] = field(default_factory=dict)  # FC01 read, FC05/0F write (0 or 1)
+    discretes: dict[int, int] = field(default_factory=dict)  # FC02
     refuse: set[int] = field(default_factory=set)  # reads or writes touching these: exception 2
     strict: bool = False  # refuse any register not in the table (no reads across holes)
     requests: list[tuple[int, int, int]] = field(default_factory=list)  # (fc, start, count)
@@ -70,7 +73,8 @@ class PlainContext(ModbusServerContext):
             return ExcCodes.GATEWAY_NO_RESPONSE
         with unit.lock:
             unit.requests.append((func_code, address, count))
-            table = {3: unit.holding, 4: unit.inputs}.get(func_code)
+            table = {3: unit.holding, 4: unit.inputs, 1: unit.coils, 5: unit.coils,
+                     15: unit.coils, 2: unit.discretes}.get(func_code)
             if table is None:
                 return ExcCodes.ILLEGAL_FUNCTION
             addresses = range(address, address + count)
@@ -87,12 +91,13 @@ class PlainContext(ModbusServerContext):
         if unit is None:
             return ExcCodes.GATEWAY_NO_RESPONSE
         with unit.lock:
+            table = unit.coils if func_code in (5, 15) else unit.holding
             addresses = range(address, address + len(values))
-            if any(a in unit.refuse or a not in unit.holding for a in addresses):
+            if any(a in unit.refuse or a not in table for a in addresses):
                 return ExcCodes.ILLEGAL_ADDRESS
-            unit.writes.append((address, list(values)))
+            unit.writes.append((address, [int(v) for v in values]))
             for a, v in zip(addresses, values, strict=True):
-                unit.holding[a] = int(v)
+                table[a] = int(v)
         return None
 
 

@@ -2,9 +2,10 @@
 commissioning run.
 
 One RS485 line carries one master at a time. A tool that needs a bus writes a hold
-(``BusHold``, schema 9); the bus's poller, in whichever process polls (``serve`` or a window),
-looks at its hold every second, closes its link, says so (the bus's state is ``held``) and
-acknowledges; the tool then opens its own link. When the tool is done it deletes the hold and
+(``BusHold``, schema 9); the reading service, in whichever process polls (``serve`` or a
+window), sees it within a third of a second, its poller closes its link at the next meter, says
+so (the bus's state is ``held``) and the service acknowledges; the tool then opens its own
+link. When the tool is done it deletes the hold and
 the poller polls again at once. A tool that dies stops renewing its hold, and the poller takes
 the bus back when the hold expires (``HOLD_TTL_S``). Other buses are never touched.
 

@@ -64,33 +64,6 @@ LINK_BACKOFF_MAX_S = 60.0
 SLOW_POINTS_EVERY_S = 600.0
 #: How often a bus looks for commands queued since (between meters and between cycles).
 OUTBOX_EVERY_S = 0.5
-#: How often a poller looks whether a tool has taken its bus (``core/bus_access.py``).
-HOLD_CHECK_EVERY_S = 1.0
-
-
-class BusHolds:
-    """Where a poller learns that a tool (a scan, the meter setup) has taken its bus: the
-    ``BusHold`` rows, read in the poller's own thread. A database that cannot be read now is
-    no hold (polling goes on; the tool waits for the acknowledgement)."""
-
-    def current(self, bus_id: int):
-        from app.storage import bus_holds
-
-        try:
-            return bus_holds.current(bus_id)
-        except Exception as exc:
-            log.debug("bus %s: cannot read its hold: %s", bus_id, exc)
-            return None
-
-    def acknowledge(self, bus_id: int, taken_at: float) -> None:
-        from app.storage import bus_holds
-
-        try:
-            bus_holds.acknowledge(bus_id, taken_at)
-        except Exception as exc:  # the tool waits, and asks again
-            log.warning("bus %s: cannot acknowledge its hold: %s", bus_id, exc)
-
-
 class _BusHeld(Exception):
     def __init__(self, hold) -> None:
         super().__init__(hold.purpose)
@@ -171,11 +144,13 @@ class BusPoller:
                  clock: Callable[[], float] = time.time,
                  offline_after: int = OFFLINE_AFTER,
                  outbox: OutboxDelivery | None = None,
-                 capabilities: dict[int, MeterCapability] | None = None,
-                 holds: BusHolds | None = None) -> None:
+                 capabilities: dict[int, MeterCapability] | None = None) -> None:
         self.bus = bus
-        self.holds = holds
-        self._hold_checked = 0.0
+        #: A tool's hold on this bus (``core/bus_access``), set by the reading service's
+        #: ``holds`` loop (the poller itself never waits on the database); and the hold this
+        #: poller gave the bus up for, which that loop acknowledges in the database.
+        self.hold = None
+        self.gave_up_for: float | None = None
         self.config = LinkConfig.from_url(bus.link)
         self.sink = sink
         self.clock = clock
@@ -534,7 +509,7 @@ class BusPoller:
         while not stop.is_set():
             cycle_start = time.monotonic()
             try:
-                self._check_hold(force=True)
+                self._check_hold()
                 self.cycle()
                 self._link_backoff = 1.0
                 self._down_in_row = 0
@@ -559,7 +534,7 @@ class BusPoller:
                 try:  # wake at once for a command, and now and then for the outbox
                     cmd = self.commands.get(timeout=min(remaining, OUTBOX_EVERY_S))
                 except queue.Empty:
-                    if self._taken():
+                    if self.hold is not None:
                         break  # the next turn gives the bus up
                     self._deliver_between_cycles()
                     continue
@@ -569,38 +544,27 @@ class BusPoller:
         self._fail_commands("reading service stopped")
 
     # -- a tool's hold on the bus ---------------------------------------------------------------
-    def _taken(self):
-        """The hold in force on this bus, looked at most every ``HOLD_CHECK_EVERY_S``."""
-        if self.holds is None or time.monotonic() - self._hold_checked < HOLD_CHECK_EVERY_S:
-            return None
-        self._hold_checked = time.monotonic()
-        return self.holds.current(self.bus.id)
-
-    def _check_hold(self, force: bool = False) -> None:
-        if force:
-            self._hold_checked = 0.0
-        hold = self._taken()
+    def _check_hold(self) -> None:
+        """A tool took the bus: leave the cycle (``run`` gives the bus up)."""
+        hold = self.hold
         if hold is not None:
             raise _BusHeld(hold)
 
     def _held_off(self, hold, stop: threading.Event) -> None:
-        """Give the bus to the tool that took it: close the link, say so, acknowledge; wait
-        until the hold is released or expires (a tool that died), then poll again."""
-        assert self.holds is not None
+        """Give the bus to the tool that took it: close the link, say so, and wait until the
+        hold is released or expires (a tool that died), then poll again. The reading
+        service's ``holds`` loop tells the tool (``gave_up_for``)."""
         if self.link is not None:
             self.link.close()
         why = f"{hold.purpose} by {hold.holder}"
         log.info("bus %s: given to %s; polling pauses", self.bus.name, why)
         self.sink([], self.bus_outcome("held", why))
-        acknowledged = None
         while not stop.is_set() and hold is not None:
-            if hold.taken_at != acknowledged:
-                self.holds.acknowledge(self.bus.id, hold.taken_at)
-                acknowledged = hold.taken_at
+            self.gave_up_for = hold.taken_at
             self._fail_commands(f"bus {self.bus.name} is taken for {why}")
-            stop.wait(0.3)
-            hold = self.holds.current(self.bus.id)
-        self._hold_checked = time.monotonic()
+            stop.wait(0.2)
+            hold = self.hold
+        self.gave_up_for = None
         log.info("bus %s: given back; polling again", self.bus.name)
 
     def _deliver_between_cycles(self) -> None:

@@ -29,7 +29,7 @@ from app.core import automatic, backup, billing, settings, sms_outbox
 from app.core.alarms import raise_alarm
 from app.core.frame_feed import FrameFeed
 from app.core.outbox import OutboxDelivery
-from app.core.polling import BusHolds, BusPoller, Command, MeterSlot
+from app.core.polling import BusPoller, Command, MeterSlot
 from app.core.progress import Progress
 from app.core.report_files import ScheduledReports
 from app.core.supervisor import BACKOFF_START_S, Supervisor, SupervisorState
@@ -96,6 +96,10 @@ def _bus_configs(buses: list[BusRecord], meters: list[MeterRecord]) -> dict[int,
     for m in meters:
         on.setdefault(m.bus_id, []).append(m)
     return {b.id: (b, tuple(on.get(b.id, ()))) for b in buses if b.enabled}
+
+
+#: How often the reading service looks for tools' holds on its buses.
+HOLDS_EVERY_S = 0.3
 
 
 class ReadingService:
@@ -203,7 +207,7 @@ class ReadingService:
             try:
                 poller = BusPoller(bus, by_bus.get(bus.id, []), self.writer.put,
                                    baselines=baselines, link_factory=self.link_factory,
-                                   outbox=self.outbox, capabilities=caps, holds=BusHolds())
+                                   outbox=self.outbox, capabilities=caps)
                 for slot in poller.slots:  # energy counted since the last store goes on
                     old = (carried or {}).get(slot.meter.id)
                     if old is not None:
@@ -321,6 +325,7 @@ class ReadingService:
         for poller in self.pollers.values():
             self._start_bus(poller)
         self._threads.append(self._spawn("lease", self._renew, self._stop))
+        self._threads.append(self._spawn("holds", self._watch_holds, self._stop))
         self._threads.append(self._spawn("billing", self._billing, self._stop))
         self._threads.append(self._spawn(  # restores, schedules, holds (core/automatic)
             "control", lambda: automatic.run(self._stop, self.control_every_s), self._stop))
@@ -331,6 +336,40 @@ class ReadingService:
         log.info("reading service started: %d buses, %d meters", len(self.pollers),
                  sum(len(p.slots) for p in self.pollers.values()))
         return True, info
+
+    def _watch_holds(self) -> None:
+        """Tell each poller whether a tool (a scan, the meter setup) has taken its bus, and
+        tell the tool once the poller gave it up (``core/bus_access``). The pollers never wait
+        on the database for it: while the database cannot be read, the holds known last stand
+        until they expire."""
+        from app.storage import bus_holds
+
+        known: dict[int, bus_holds.HoldRecord] = {}
+        acknowledged: set[tuple[int, float]] = set()
+        try:
+            while not self._stop.wait(HOLDS_EVERY_S):
+                try:
+                    with busy.short_wait():
+                        known = bus_holds.all_current()
+                except Exception as exc:
+                    if not busy.unwritable(exc):
+                        raise
+                    now = time.time()
+                    known = {b: h for b, h in known.items() if h.expires_at > now}
+                for bus_id, poller in list(self.pollers.items()):
+                    poller.hold = known.get(bus_id)
+                    gave = poller.gave_up_for
+                    if gave is None or (bus_id, gave) in acknowledged:
+                        continue
+                    try:
+                        with busy.short_wait():
+                            bus_holds.acknowledge(bus_id, gave)
+                        acknowledged.add((bus_id, gave))
+                    except Exception as exc:  # the tool waits; acknowledged at the next turn
+                        if not busy.unwritable(exc):
+                            raise
+        finally:
+            close_database()
 
     def _renew(self) -> None:
         """Renew the lease (unless every bus keeps failing); start the daily backup when it is

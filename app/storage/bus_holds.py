@@ -39,6 +39,12 @@ def current(bus_id: int, now: float | None = None) -> HoldRecord | None:
     return _record(row) if row is not None else None
 
 
+def all_current(now: float | None = None) -> dict[int, HoldRecord]:
+    """Every bus's hold in force, by bus id (one query: the reading service's look)."""
+    now = time.time() if now is None else now
+    return {row.bus_id: _record(row) for row in BusHold.select().where(BusHold.expires_at > now)}
+
+
 def take(bus_id: int, holder: str, purpose: str, ttl_s: float,
          now: float | None = None) -> tuple[bool, HoldRecord | None]:
     """Take the bus. (True, mine), or (False, the hold in force of another process)."""

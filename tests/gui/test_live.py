@@ -41,7 +41,8 @@ def test_selected_room_shows_live_values_that_change(qtbot, live_campus, open_wi
     ctx = window.ctx
     assert ctx.source.polling
     # one QThread per bus, and the service's own (supervised) loops
-    assert sorted(running_threads()) == ["billing", "bus-B01", "control", "lease", "writer"]
+    assert sorted(running_threads()) == ["billing", "bus-B01", "control", "holds", "lease",
+                                         "writer"]
     room = ctx.index.exact("1-101")
     meter_id = ctx.index.meters_of[room][0]
     window.tree.select_node(room)
@@ -108,7 +109,8 @@ def test_window_follows_the_serve_process(qtbot, live_campus, open_window, shoot
         serve.wait(20)
         qtbot.waitUntil(lambda: source.polling, timeout=15_000)
         assert window.source_label.text() == "Polling 1 bus"
-        assert sorted(running_threads()) == ["billing", "bus-B01", "control", "lease", "writer"]
+        assert sorted(running_threads()) == ["billing", "bus-B01", "control", "holds", "lease",
+                                         "writer"]
         _wait_for_change(qtbot, window.panel)
     finally:
         if serve.poll() is None:

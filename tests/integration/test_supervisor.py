@@ -86,7 +86,7 @@ def test_a_bus_thread_that_fails_is_restarted_and_its_bus_shows_the_error(tmp_pa
         seen = _bus_states(service)
         assert service.start()[0]
         try:
-            assert sorted(started) == ["billing", "bus-B01", "control", "lease", "writer"]
+            assert sorted(started) == ["billing", "bus-B01", "control", "holds", "lease", "writer"]
             assert wait_for(lambda: all(r.online for r in readings.latest())
                             and len(readings.latest()) == 2)
             armed.set()

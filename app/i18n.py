@@ -109,7 +109,8 @@ def _extract() -> int:
     from babel.messages.pofile import read_po, write_po
 
     template = Catalog(domain=DOMAIN, project="VoltKeeper")
-    method_map = [("app/**.py", "python")]
+    method_map = [("app/**.py", "python"),
+                  ("app/portal/templates/**.html", "jinja2.ext:babel_extract")]
     keywords = {"_": None, "N_": None, "ngettext": (1, 2), "tr": None}
     for filename, lineno, message, comments, _ctx in extract_from_dir(
         str(ROOT), method_map, keywords=keywords

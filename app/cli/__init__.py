@@ -56,6 +56,8 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
         health,
         meter_tools,
         operators,
+        paysim,
+        portal,
         report,
         rules,
         scan,
@@ -85,7 +87,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
     handlers["simulate"] = sim_cli.run
     for module in (demo, serve, status, desk, control, rules, alarms, operators, audit, backup,
                    sms, station_settings, report, scan, health,
-                   buses, commission, meter_tools):
+                   buses, commission, meter_tools, portal, paysim):
         handlers.update(module.register(sub))
     return parser, handlers
 

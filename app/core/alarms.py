@@ -62,6 +62,8 @@ TEMPLATES = {
     "meter_offline": N_("meter {meter} does not answer: {why}"),
     "bus_down": N_("bus {bus} is down: {error}"),
     "token_refused": N_("meter {meter} refused a recharge token (outbox {outbox}): {error}"),
+    "payment_refused": N_("payment notification from {channel} refused (order {order}, "
+                          "transaction {transaction}): {why}"),
 }
 
 

@@ -68,6 +68,13 @@ KIND_TEXT = {
     "meter_setting": N_("meter setting changed"),
     "meter_setting_failed": N_("meter setting not taken"),
     "raw_write": N_("registers written"), "commissioning": N_("bus commissioned"),
+    "resident_sign_in": N_("resident signed in"),
+    "resident_sign_in_failed": N_("resident's failed sign-in"),
+    "resident_password": N_("resident's initial password given"),
+    "resident_password_change": N_("resident changed their password"),
+    "resident_password_failed": N_("resident's password change refused"),
+    "resident_request": N_("resident's request"),
+    "resident_request_answer": N_("resident's request answered"),
 }
 
 

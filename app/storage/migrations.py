@@ -16,6 +16,7 @@ from app.storage.models import (
     CONTROL_MODELS,
     LEDGER_MODELS,
     OPERATOR_MODELS,
+    PORTAL_MODELS,
     REPORT_MODELS,
     Meta,
 )
@@ -135,8 +136,13 @@ def _v9(db: SqliteDatabase) -> None:
                    "WHERE month < strftime('%Y-%m', 'now', 'localtime')")
 
 
+def _v10(db: SqliteDatabase) -> None:
+    """The residents' portal and online payment (issue 13)."""
+    db.create_tables(PORTAL_MODELS)
+
+
 STEPS: list[Callable[[SqliteDatabase], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8,
-                                                 _v9]
+                                                 _v9, _v10]
 SCHEMA_VERSION = len(STEPS)
 #: The schema version this process found before it upgraded the database it opened last
 #: (None: it needed no upgrade). Known to this process only.

@@ -687,3 +687,74 @@ class CommissioningRun(BaseModel):
 
 
 COMMISSIONING_MODELS = [BusHold, CommMinute, CommHour, CommissioningRun]
+
+
+# -- schema 10: the residents' portal and online payment ----------------------------------------
+class ResidentLogin(BaseModel):
+    """A resident's portal password (``core/residents``): a salted scrypt hash, never the
+    text; ``must_change`` while it is the initial one the desk handed out."""
+
+    id = AutoField()
+    occupant = ForeignKeyField(Occupant, unique=True, on_delete="CASCADE")
+    password_hash = CharField()
+    must_change = BooleanField(default=True)
+    issued_at = FloatField()
+    issued_by = CharField(default="")
+    changed_at = FloatField(null=True)
+
+
+class SignInAttempt(BaseModel):
+    """A resident's sign-in attempt (the portal's rate limits per client and per room)."""
+
+    id = AutoField()
+    t = FloatField(index=True)
+    client = CharField(index=True)
+    room = CharField(index=True)
+    ok = BooleanField(default=False)
+
+
+class PortalSession(BaseModel):
+    """A signed-in resident's session: ``key`` is the SHA-256 of the cookie's random id."""
+
+    key = CharField(primary_key=True)
+    occupant = ForeignKeyField(Occupant, on_delete="CASCADE")
+    node = ForeignKeyField(Node, on_delete="CASCADE")
+    csrf = CharField()
+    created_at = FloatField()
+    last_seen = FloatField()
+
+
+class ResidentRequest(BaseModel):
+    """A repair or dispute request from the portal; the front desk answers it."""
+
+    id = AutoField()
+    node = ForeignKeyField(Node, on_delete="CASCADE")
+    occupant = ForeignKeyField(Occupant, null=True, on_delete="SET NULL")
+    kind = CharField()  # repair, dispute
+    text = TextField()
+    created_at = FloatField(index=True)
+    state = CharField(default="open")  # open, answered
+    answer = TextField(default="")
+    answered_by = CharField(default="")
+    answered_at = FloatField(null=True)
+
+
+class PaymentOrder(BaseModel):
+    """A resident's online payment (``core/online_payments``): made before the hand-over to the
+    provider, paid by the provider's verified notification (booked once, by its transaction
+    id), or refused."""
+
+    id = AutoField()
+    number = CharField(unique=True)  # the station's order number (out_trade_no)
+    account = ForeignKeyField(Account, on_delete="RESTRICT")
+    amount_cents = BigIntegerField()
+    channel = CharField()  # alipay, wechat
+    state = CharField(default="created", index=True)  # created, paid, refused
+    created_at = FloatField(index=True)
+    paid_at = FloatField(null=True)
+    provider_txn = CharField(null=True, unique=True)  # trade_no / transaction_id
+    txn = ForeignKeyField(LedgerTxn, null=True, on_delete="RESTRICT")
+
+
+PORTAL_MODELS: list[type[BaseModel]] = [ResidentLogin, SignInAttempt, PortalSession,
+                                        ResidentRequest, PaymentOrder]

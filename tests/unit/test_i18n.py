@@ -14,7 +14,8 @@ from app import i18n
 def _source_messages() -> set[str]:
     keywords = {"_": None, "N_": None, "ngettext": (1, 2)}
     out = set()
-    for _f, _l, message, _c, _ctx in extract_from_dir(str(i18n.ROOT / "app"), [("**.py", "python")],
+    methods = [("**.py", "python"), ("portal/templates/**.html", "jinja2.ext:babel_extract")]
+    for _f, _l, message, _c, _ctx in extract_from_dir(str(i18n.ROOT / "app"), methods,
                                                       keywords=keywords):
         out.update(message if isinstance(message, tuple) else (message,))
     return {m for m in out if m}

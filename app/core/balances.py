@@ -18,9 +18,15 @@ from app.storage import ledger
 
 
 def unbooked(account_ids: list[int] | None = None) -> dict[int, int]:
-    """Per account (those with any): the charge billed but not booked yet, in cents."""
+    """Per account (those with any): the charge billed but not booked yet, in cents
+    (``account_ids``: those accounts' only, asked 500 at a time)."""
+    if account_ids is None:
+        rows = store.unsettled_months()
+    else:
+        rows = [r for k in range(0, len(account_ids), 500)
+                for r in store.unsettled_months(account_ids[k:k + 500])]
     out: dict[int, int] = {}
-    for acct, exact, booked in store.unsettled_months(account_ids):
+    for acct, exact, booked in rows:
         cents = to_cents(Decimal(exact)) - booked
         if cents:
             out[acct] = out.get(acct, 0) + cents
@@ -35,15 +41,7 @@ def balance(account_id: int) -> int:
 def balances(account_ids: list[int] | None = None) -> dict[int, int]:
     """Every account's balance now (``account_ids``: those accounts' only, in bulk)."""
     out = ledger.balances(account_ids)
-    pending = unbooked(account_ids) if account_ids is None or len(account_ids) <= 500 \
-        else _unbooked_chunked(account_ids)
-    for acct, cents in pending.items():
+    for acct, cents in unbooked(account_ids).items():
         out[acct] = out.get(acct, 0) - cents
     return out
 
-
-def _unbooked_chunked(account_ids: list[int]) -> dict[int, int]:
-    out: dict[int, int] = {}
-    for k in range(0, len(account_ids), 500):
-        out.update(unbooked(account_ids[k:k + 500]))
-    return out

@@ -39,7 +39,7 @@ HOLD_TTL_S = 30.0
 #: transaction in flight on a slow line finishes first).
 GIVE_UP_WAIT_S = 15.0
 
-PURPOSES = {"scan": "scan", "setup": "setup", "raw": "raw", "commissioning": "commissioning"}
+PURPOSES = ("scan", "setup", "raw", "commissioning")
 
 
 @dataclass

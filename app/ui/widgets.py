@@ -12,8 +12,10 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QFormLayout,
+    QHBoxLayout,
     QHeaderView,
     QLabel,
+    QPushButton,
     QTableWidget,
     QVBoxLayout,
     QWidget,
@@ -52,6 +54,20 @@ def ok_cancel(dialog: QDialog) -> QDialogButtonBox:
     buttons.accepted.connect(dialog.accept)
     buttons.rejected.connect(dialog.reject)
     return buttons
+
+
+def refresh_close_bar(dialog: QDialog, message: QLabel) -> tuple[QPushButton, QHBoxLayout]:
+    """A management screen's bottom line: its verdict, Refresh and Close (which rejects
+    ``dialog``). Returns the Refresh button (the screen connects it) and the line."""
+    refresh = QPushButton(_("Refresh"))
+    buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+    buttons.button(QDialogButtonBox.StandardButton.Close).setText(_("Close"))
+    buttons.rejected.connect(dialog.reject)
+    bottom = QHBoxLayout()
+    bottom.addWidget(message, 1)
+    bottom.addWidget(refresh)
+    bottom.addWidget(buttons)
+    return refresh, bottom
 
 
 def row_table(columns: tuple[str, ...], stretch: int, *, many: bool = False,

@@ -17,7 +17,6 @@ from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
-    QDialogButtonBox,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
@@ -39,7 +38,7 @@ from app.i18n import N_, _, ngettext
 from app.ui import fmt
 from app.ui.context import AppContext
 from app.ui.errors import error_text
-from app.ui.widgets import ERROR_STYLE, GOOD_STYLE, message_label
+from app.ui.widgets import ERROR_STYLE, GOOD_STYLE, message_label, refresh_close_bar
 from app.views.automatic_forms import buttons_row, fill, fit_placeholder, selected_row, table
 from app.views.automatic_timed import PlansTab, SchedulesTab
 
@@ -74,14 +73,7 @@ class AutomaticView(QDialog):
         self.note = QLabel()
         self.note.setWordWrap(True)
         self.message = message_label("automatic_message")
-        self.refresh_button = QPushButton(_("Refresh"))
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
-        buttons.button(QDialogButtonBox.StandardButton.Close).setText(_("Close"))
-        buttons.rejected.connect(self.reject)
-        bottom = QHBoxLayout()
-        bottom.addWidget(self.message, 1)
-        bottom.addWidget(self.refresh_button)
-        bottom.addWidget(buttons)
+        self.refresh_button, bottom = refresh_close_bar(self, self.message)
         layout = QVBoxLayout(self)
         layout.addWidget(self.note)
         layout.addWidget(self.tabs, 1)

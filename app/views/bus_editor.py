@@ -17,7 +17,6 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDialog,
-    QDialogButtonBox,
     QDoubleSpinBox,
     QGroupBox,
     QHBoxLayout,
@@ -39,7 +38,14 @@ from app.core.operators import Permission
 from app.i18n import N_, _
 from app.ui.context import ActingContext
 from app.ui.errors import error_text
-from app.ui.widgets import ERROR_STYLE, GOOD_STYLE, ActForm, message_label, row_table
+from app.ui.widgets import (
+    ERROR_STYLE,
+    GOOD_STYLE,
+    ActForm,
+    message_label,
+    refresh_close_bar,
+    row_table,
+)
 
 BUS_COLUMNS = (N_("Bus"), N_("Link"), N_("Poll interval"), N_("Polled"), N_("Meters"))
 METER_COLUMNS = (N_("Address"), N_("Serial number"), N_("Profile"), N_("Room"), N_("Polled"))
@@ -94,14 +100,7 @@ class BusEditor(QDialog):
         split.addWidget(self.meters_box)
         split.setSizes([520, 560])
         self.message = message_label("bus_editor_message")
-        self.refresh_button = QPushButton(_("Refresh"))
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
-        buttons.button(QDialogButtonBox.StandardButton.Close).setText(_("Close"))
-        buttons.rejected.connect(self.reject)
-        bottom = QHBoxLayout()
-        bottom.addWidget(self.message, 1)
-        bottom.addWidget(self.refresh_button)
-        bottom.addWidget(buttons)
+        self.refresh_button, bottom = refresh_close_bar(self, self.message)
         layout = QVBoxLayout(self)
         layout.addWidget(self.note)
         layout.addWidget(split, 1)
